@@ -1,0 +1,146 @@
+"""Command-line interface: parse, validate into a config, call the library. Nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import types
+import typing
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from gankit import __version__
+from gankit.config import TrainConfig
+from gankit.errors import GankitError
+
+HELP = {
+    "dataset": "dataset name: mnist-5k, mnist, fashion-mnist, digits, gaussian-1d, ring8, grid25, folder:PATH",
+    "model": "model name: dcgan, mlp, keras-mnist, toy-mlp",
+    "loss": "generator/discriminator loss: non-saturating or minimax",
+    "k": "discriminator steps per generator step",
+    "batch_size": "m: real and fake samples per discriminator step",
+    "steps": "training iterations (generator updates); default 1000 unless --epochs",
+    "epochs": "passes of D over the training split, instead of --steps",
+    "optimizer": "adam or sgd",
+    "lr_g": "generator learning rate (default: 2e-4 for adam, 1e-3 for sgd)",
+    "lr_d": "discriminator learning rate (default: 2e-4 for adam, 1e-3 for sgd)",
+    "beta1": "Adam beta1",
+    "beta2": "Adam beta2",
+    "momentum": "SGD momentum",
+    "nesterov": "SGD Nesterov momentum",
+    "noise": "noise prior p_z: uniform on [-1,1] or normal",
+    "noise_dim": "noise dimension",
+    "image_size": "resize images to this size (default: the dataset's own; 64 for folder:)",
+    "channels": "convert images to 1 (gray) or 3 (RGB) channels",
+    "gaussian_mean": "mean of the gaussian-1d data density",
+    "gaussian_std": "standard deviation of the gaussian-1d data density",
+    "seed": "random seed",
+    "device": "auto (cuda, then mps, then cpu), cpu, cuda or mps",
+    "deterministic": "use deterministic algorithms (exact resume on CPU)",
+    "out": "run directory",
+    "data_dir": "where to look for (and download) IDX files; also $GANKIT_DATA",
+    "sample_every": "write a sample grid every N steps",
+    "checkpoint_every": "write a checkpoint every N steps",
+    "log_every": "append to metrics.jsonl every N steps",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one `error:` line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _scalar_type(hint: Any) -> Any:
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    hints = typing.get_type_hints(TrainConfig)
+    for field in dataclasses.fields(TrainConfig):
+        flag = "--" + field.name.replace("_", "-")
+        kind = _scalar_type(hints[field.name])
+        text = f"{HELP[field.name]} (default: {field.default})"
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
+        else:
+            parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=text, metavar=kind.__name__.upper())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gankit", description="Train, sample and check generative adversarial networks.")
+    parser.add_argument("--version", action="version", version=f"gankit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = sub.add_parser("train", help="train a GAN (Algorithm 1 of Goodfellow et al. 2014)")
+    _add_config_options(train)
+    train.add_argument("--resume", metavar="DIR", default=argparse.SUPPRESS,
+                       help="continue the run in DIR from its latest checkpoint (default: none)")
+    train.add_argument("--dry-run", action="store_true", help="print the resolved config and exit (default: off)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar (default: off)")
+
+    sample = sub.add_parser("sample", help="draw samples from a trained generator")
+    sample.add_argument("source", metavar="RUN_DIR_OR_GENERATOR", help="run directory or generator.safetensors")
+    sample.add_argument("--n", type=int, default=64, help="number of samples (default: 64)")
+    sample.add_argument("--out", required=True, help="FILE.png (grid), FILE.npz, or a directory of PNGs")
+    sample.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+    sample.add_argument("--device", default="cpu", help="device to sample on (default: cpu)")
+    return parser
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from gankit.train import Trainer, resume
+
+    options = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    progress = not args.no_progress
+    if hasattr(args, "resume"):
+        if "out" in options and options["out"] != args.resume:
+            raise GankitError("--resume DIR and --out name different directories")
+        options.pop("out", None)
+        if args.dry_run:
+            print(json.dumps(options, indent=2))
+            return 0
+        trainer = resume(args.resume, options, progress=progress)
+    else:
+        config = TrainConfig(**options).validated()
+        if args.dry_run:
+            print(json.dumps(config.to_dict(), indent=2))
+            return 0
+        trainer = Trainer(config, progress=progress)
+    trainer.fit()
+    c = trainer.config
+    print(f"trained {c.model} on {c.dataset} for {c.steps} steps in {trainer.elapsed:.1f} s -> {trainer.run_dir}")
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from gankit.sample import generate, load_generator, write_samples
+
+    if args.n < 1:
+        raise GankitError(f"--n must be >= 1, got {args.n}")
+    generator, info = load_generator(args.source, args.device)
+    samples = generate(generator, info, args.n, seed=args.seed, device=args.device)
+    path = write_samples(samples, info, args.out)
+    print(f"wrote {args.n} samples to {path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `gankit` console script."""
+    from gankit.train import TrainingInterrupted
+
+    args = build_parser().parse_args(argv)
+    try:
+        return {"train": _cmd_train, "sample": _cmd_sample}[args.command](args)
+    except GankitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except TrainingInterrupted as exc:
+        print(f"{exc}; checkpoint written. Continue with: gankit train --resume DIR", file=sys.stderr)
+        return 130

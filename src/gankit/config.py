@@ -1,0 +1,123 @@
+"""The typed training configuration, saved as `config.json` in every run directory."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from typing import Any
+
+from gankit.errors import GankitError
+
+OPTIMIZERS = ("adam", "sgd")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+# Default learning rates per optimizer: Adam 2e-4 (DCGAN), SGD 1e-3 (the Keras document).
+DEFAULT_LR = {"adam": 2e-4, "sgd": 1e-3}
+DEFAULT_STEPS = 1000
+
+# Fields that may change when a run is resumed: the step budget and where it runs.
+RESUMABLE_FIELDS = frozenset({"steps", "epochs", "device", "out", "data_dir"})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run. `steps` counts generator updates.
+
+    Each step is one iteration of Algorithm 1 of Goodfellow et al. 2014: `k`
+    discriminator updates on `batch_size` real and `batch_size` fake samples
+    each, then one generator update.
+    """
+
+    dataset: str = "mnist-5k"
+    model: str = "dcgan"
+    loss: str = "non-saturating"
+    k: int = 1
+    batch_size: int = 64
+    steps: int | None = None
+    epochs: float | None = None
+    optimizer: str = "adam"
+    lr_g: float | None = None
+    lr_d: float | None = None
+    beta1: float = 0.5
+    beta2: float = 0.999
+    momentum: float = 0.9
+    nesterov: bool = True
+    noise: str = "uniform"
+    noise_dim: int = 100
+    image_size: int | None = None
+    channels: int | None = None
+    gaussian_mean: float = 4.0
+    gaussian_std: float = 0.5
+    seed: int = 0
+    device: str = "auto"
+    deterministic: bool = True
+    out: str = "runs/gankit"
+    data_dir: str | None = None
+    sample_every: int = 500
+    checkpoint_every: int = 500
+    log_every: int = 10
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build a config from a dict (e.g. config.json), refusing unknown keys by name."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise GankitError(f"unknown config field(s): {', '.join(unknown)}")
+        return cls(**data)
+
+    def validated(self) -> TrainConfig:
+        """Check every field and fill in defaults that depend on others (learning rates)."""
+        from gankit.losses import LOSSES
+        from gankit.noise import NOISE_PRIORS
+
+        _positive_int("k", self.k)
+        _positive_int("batch-size", self.batch_size)
+        _positive_int("noise-dim", self.noise_dim)
+        for name in ("sample_every", "checkpoint_every", "log_every"):
+            _positive_int(name.replace("_", "-"), getattr(self, name))
+        if self.steps is not None:
+            _positive_int("steps", self.steps)
+        if self.epochs is not None and not self.epochs > 0:
+            raise GankitError(f"--epochs must be > 0, got {self.epochs}")
+        if self.steps is not None and self.epochs is not None:
+            raise GankitError("give --steps or --epochs, not both")
+        if self.image_size is not None:
+            _positive_int("image-size", self.image_size)
+        if self.channels not in (None, 1, 3):
+            raise GankitError(f"--channels must be 1 or 3, got {self.channels}")
+        _choice("loss", self.loss, tuple(LOSSES))
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("noise", self.noise, NOISE_PRIORS)
+        _choice("device", self.device, DEVICES)
+        if self.gaussian_std <= 0:
+            raise GankitError(f"--gaussian-std must be > 0, got {self.gaussian_std}")
+        lr_g = DEFAULT_LR[self.optimizer] if self.lr_g is None else self.lr_g
+        lr_d = DEFAULT_LR[self.optimizer] if self.lr_d is None else self.lr_d
+        for name, value in (("lr-g", lr_g), ("lr-d", lr_d)):
+            if not value > 0:
+                raise GankitError(f"--{name} must be > 0, got {value}")
+        return dataclasses.replace(self, lr_g=lr_g, lr_d=lr_d)
+
+
+def config_differences(saved: TrainConfig, requested: TrainConfig) -> list[str]:
+    """Names of the fields that differ and may not change on resume."""
+    return [
+        f.name
+        for f in fields(TrainConfig)
+        if f.name not in RESUMABLE_FIELDS
+        and getattr(saved, f.name) != getattr(requested, f.name)
+    ]
+
+
+def _positive_int(name: str, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise GankitError(f"--{name} must be an integer >= 1, got {value!r}")
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise GankitError(f"unknown {name} {value!r}; choose one of: {', '.join(choices)}")

@@ -1,0 +1,80 @@
+"""Datasets by name. Images come as uint8 tensors, scaled for the generator on access.
+
+`load_dataset(name, options)` knows: mnist-5k (offline default), mnist, fashion-mnist,
+digits, gaussian-1d, ring8, grid25, and folder:PATH.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+from torch import Tensor
+
+from gankit.data.base import (
+    DataOptions,
+    Dataset,
+    ImageData,
+    ToyData,
+    resize_images,
+    scale_images,
+    to_uint8,
+)
+from gankit.errors import GankitError
+
+DATASETS = ("mnist-5k", "mnist", "fashion-mnist", "digits", "gaussian-1d", "ring8", "grid25")
+
+__all__ = [
+    "DATASETS",
+    "DataOptions",
+    "Dataset",
+    "ImageData",
+    "ToyData",
+    "load_dataset",
+    "scale_images",
+    "to_uint8",
+]
+
+
+def _load_raw(name: str, options: DataOptions) -> Dataset:
+    from gankit.data import mnist, toy
+
+    if name.startswith("folder:"):
+        from gankit.data.folder import load_folder
+
+        return load_folder(name[len("folder:") :], options.image_size, options.channels)
+    if name == "mnist-5k":
+        return mnist.load_mnist_5k()
+    if name in ("mnist", "fashion-mnist"):
+        return mnist.load_idx_dataset(name, options.data_dir)
+    if name == "digits":
+        return mnist.load_digits()
+    if name == "gaussian-1d":
+        return toy.gaussian_1d(options.gaussian_mean, options.gaussian_std)
+    if name == "ring8":
+        return toy.ring8()
+    if name == "grid25":
+        return toy.grid25()
+    raise GankitError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}, folder:PATH")
+
+
+def load_dataset(name: str, options: DataOptions | None = None) -> Dataset:
+    """The dataset called `name`, resized to `options.image_size` if one is given."""
+    options = options or DataOptions()
+    data = _load_raw(name, options)
+    if isinstance(data, ImageData) and options.image_size and data.shape[-1] != options.image_size:
+        data = replace(
+            data, splits={k: resize_images(v, options.image_size) for k, v in data.splits.items()}
+        )
+    if isinstance(data, ImageData) and options.channels and data.shape[0] != options.channels:
+        converted = {k: _convert_channels(v, options.channels) for k, v in data.splits.items()}
+        data = replace(data, splits=converted)
+    return data
+
+
+def _convert_channels(images: Tensor, channels: int) -> Tensor:
+    """Gray (N, 1, H, W) <-> RGB (N, 3, H, W), ITU-R 601 luma for RGB -> gray."""
+    if channels == 3:
+        return images.expand(-1, 3, -1, -1).contiguous()
+    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    return (images.float() * weights).sum(1, keepdim=True).round().clamp(0, 255).to(torch.uint8)

@@ -1,0 +1,35 @@
+"""Metric logging: one JSON object per logged step in `metrics.jsonl`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+class JsonlLogger:
+    """Appends records to `metrics.jsonl` and keeps them for plotting.
+
+    On resume, records past the checkpoint's step are dropped so that the file
+    reads as one uninterrupted run.
+    """
+
+    def __init__(self, path: str | Path, resume_step: int | None = None) -> None:
+        self.path = Path(path)
+        self.records: list[dict[str, Any]] = []
+        if resume_step is not None and self.path.exists():
+            for line in self.path.read_text().splitlines():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by a kill
+                if record.get("step", 0) <= resume_step:
+                    self.records.append(record)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("w") as handle:
+            handle.writelines(json.dumps(r) + "\n" for r in self.records)
+
+    def log(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+        with self.path.open("a") as handle:
+            handle.write(json.dumps(record) + "\n")

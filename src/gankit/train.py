@@ -1,0 +1,272 @@
+"""The training loop: Algorithm 1 of Goodfellow et al. 2014, with run directory and exact resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gankit import __version__
+from gankit.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from gankit.config import TrainConfig, config_differences
+from gankit.data import DataOptions, Dataset, ImageData, load_dataset, to_uint8
+from gankit.data.batches import SyntheticBatches, TensorBatches
+from gankit.errors import GankitError
+from gankit.io import atomic_write_json, read_json
+from gankit.logger import JsonlLogger
+from gankit.losses import get_loss, value_function
+from gankit.models import build_models, check_compatible, get_model
+from gankit.noise import sample_noise
+from gankit.sample import GeneratorInfo, export_generator
+from gankit.viz import make_grid, save_loss_curves, save_png, save_scatter
+
+
+class TrainingInterrupted(Exception):
+    """Raised after Ctrl-C once a checkpoint of the last finished step has been written."""
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks cuda, then mps, then cpu; an unavailable explicit device is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GankitError("--device cuda requested but CUDA is not available")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise GankitError("--device mps requested but MPS is not available")
+    return torch.device(name)
+
+
+def make_optimizer(params: Any, config: TrainConfig, lr: float) -> torch.optim.Optimizer:
+    """Adam(lr, (beta1, beta2)) as in DCGAN, or SGD with (Nesterov) momentum as in the Keras document."""
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=(config.beta1, config.beta2))
+    return torch.optim.SGD(params, lr=lr, momentum=config.momentum, nesterov=config.nesterov)
+
+
+def resolve_steps(config: TrainConfig, dataset: Dataset) -> TrainConfig:
+    """Fill in `steps`: given, derived from `epochs` (passes of D over the training split), or default."""
+    if config.epochs is None:
+        return dataclasses.replace(config, steps=config.steps or 1000)
+    if not isinstance(dataset, ImageData):
+        raise GankitError(f"--epochs needs a dataset of fixed size; {dataset.name} is sampled on the fly, use --steps")
+    per_epoch = len(dataset.splits["train"]) // config.batch_size
+    return dataclasses.replace(config, steps=max(1, round(config.epochs * per_epoch / config.k)))
+
+
+class Trainer:
+    """Owns the models, optimizers, batch sources, RNGs and the run directory of one run."""
+
+    def __init__(self, config: TrainConfig, dataset: Dataset | None = None, progress: bool = True) -> None:
+        config = config.validated()
+        self.device = resolve_device(config.device)
+        options = DataOptions(config.image_size, config.channels, config.data_dir,
+                              config.gaussian_mean, config.gaussian_std)
+        self.dataset = dataset if dataset is not None else load_dataset(config.dataset, options)
+        check_compatible(config.model, self.dataset.kind, self.dataset.shape, config.dataset)
+        self.config = resolve_steps(config, self.dataset)
+        self.run_dir = Path(config.out)
+        self.progress = progress
+        self.output = get_model(config.model).output
+        self.loss = get_loss(config.loss)
+
+        torch.manual_seed(config.seed)  # model initialisation and dropout draw from the global RNG
+        generator, discriminator = build_models(config.model, self.dataset.shape, config.noise_dim)
+        self.generator: nn.Module = generator.to(self.device)
+        self.discriminator: nn.Module = discriminator.to(self.device)
+        self.opt_g = make_optimizer(self.generator.parameters(), self.config, self.config.lr_g)
+        self.opt_d = make_optimizer(self.discriminator.parameters(), self.config, self.config.lr_d)
+        self.noise_rng = torch.Generator(self.device).manual_seed(config.seed + 1)
+        self.batches = self._make_batches()
+        fixed = torch.Generator().manual_seed(config.seed + 2)
+        n_fixed = 64 if self.dataset.kind == "image" else 2000
+        self.fixed_noise = sample_noise(config.noise, n_fixed, config.noise_dim, fixed).to(self.device)
+        self.step, self.elapsed = 0, 0.0
+
+    def _make_batches(self) -> TensorBatches | SyntheticBatches:
+        seed = self.config.seed + 3
+        if isinstance(self.dataset, ImageData):
+            data = self.dataset.tensor("train", self.output).to(self.device)
+            try:
+                return TensorBatches(data, self.config.batch_size, seed)
+            except ValueError as exc:
+                raise GankitError(f"--batch-size {self.config.batch_size}: {exc}") from None
+        return SyntheticBatches(self.dataset, self.config.batch_size, seed, self.device)
+
+    def noise(self, n: int) -> Tensor:
+        return sample_noise(self.config.noise, n, self.config.noise_dim, self.noise_rng, self.device)
+
+    def d_step(self, real: Tensor, noise: Tensor) -> dict[str, Tensor]:
+        """One discriminator update on m real and m fresh fake samples (fakes carry no graph to G)."""
+        with torch.no_grad():
+            fake = self.generator(noise)
+        real_logits = self.discriminator(real)  # (m,)
+        fake_logits = self.discriminator(fake)  # (m,)
+        loss = self.loss.d(real_logits, fake_logits)
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_d.step()
+        return {
+            "loss/d": loss.detach(),
+            "d/real": torch.sigmoid(real_logits.detach()).mean(),
+            "d/fake": torch.sigmoid(fake_logits.detach()).mean(),
+            "v/estimate": value_function(real_logits.detach(), fake_logits.detach()),
+        }
+
+    def g_step(self, noise: Tensor, real: Tensor | None = None) -> dict[str, Tensor]:
+        """One generator update through D; D's parameters take no gradient and are not updated."""
+        self.discriminator.requires_grad_(False)
+        try:
+            fake_logits = self.discriminator(self.generator(noise))
+            real_logits = self.discriminator(real) if self.loss.g_needs_real else None
+            loss = self.loss.g(real_logits, fake_logits)
+            self.opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt_g.step()
+        finally:
+            self.discriminator.requires_grad_(True)
+        return {"loss/g": loss.detach()}
+
+    def train_step(self) -> dict[str, Tensor]:
+        """One iteration of Algorithm 1: k discriminator steps, then one generator step."""
+        for _ in range(self.config.k):
+            stats = self.d_step(self.batches.next(), self.noise(self.config.batch_size))
+        real = self.batches.next() if self.loss.g_needs_real else None
+        return {**stats, **self.g_step(self.noise(self.config.batch_size), real)}
+
+    # -- state -----------------------------------------------------------------------------
+    def generator_info(self) -> GeneratorInfo:
+        c = self.config
+        return GeneratorInfo(c.model, tuple(self.dataset.shape), c.noise, c.noise_dim,
+                             self.output, self.dataset.kind, c.dataset, self.step)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "gankit_version": __version__,
+            "config": self.config.to_dict(),
+            "generator_info": dataclasses.asdict(self.generator_info()),
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "optimizer_g": self.opt_g.state_dict(),
+            "optimizer_d": self.opt_d.state_dict(),
+            "rng": {"global": rng_state(self.device), "noise": self.noise_rng.get_state(),
+                    "batches": self.batches.state_dict()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["optimizer_g"])
+        self.opt_d.load_state_dict(state["optimizer_d"])
+        set_rng_state(state["rng"]["global"], self.device)
+        self.noise_rng.set_state(state["rng"]["noise"])
+        self.batches.load_state_dict(state["rng"]["batches"])
+        self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
+
+    def save_checkpoint(self) -> None:
+        save_checkpoint(self.run_dir / "checkpoint", self.step, self.state_dict())
+
+    # -- outputs ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def save_samples(self) -> Path:
+        """The fixed noise batch through G (eval mode) as samples/step_NNNNNNN.png."""
+        self.generator.eval()
+        fake = self.generator(self.fixed_noise).cpu()
+        self.generator.train()
+        path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if self.dataset.kind == "image":
+            save_png(make_grid(to_uint8(fake, self.output), nrow=8), path)
+        else:
+            save_scatter(fake, self.dataset.tensor("test")[:2000], path, f"step {self.step}")
+        return path
+
+    def fit(self, logger: JsonlLogger | None = None) -> None:
+        """Train to `config.steps`, writing samples, metrics and checkpoints into the run directory."""
+        from gankit.progress import Progress, StopOnSignal
+
+        c = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.run_dir / "config.json", {**c.to_dict(), "gankit_version": __version__})
+        logger = logger or JsonlLogger(self.run_dir / "metrics.jsonl", resume_step=self.step)
+        previous = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(c.deterministic, warn_only=self.device.type != "cpu")
+        bar = Progress(c.steps, self.step, enabled=self.progress)
+        start = time.perf_counter() - self.elapsed
+        try:
+            with StopOnSignal() as stop:
+                while self.step < c.steps:
+                    if stop.requested:
+                        self.save_checkpoint()
+                        raise TrainingInterrupted(f"interrupted at step {self.step}")
+                    stats = self.train_step()
+                    self.step += 1
+                    self.elapsed = time.perf_counter() - start
+                    self._after_step(stats, logger, bar)
+        finally:
+            torch.use_deterministic_algorithms(previous)
+            bar.close()
+        self.save_samples()
+        self.save_checkpoint()
+        export_generator(self.generator, self.generator_info(), self.run_dir)
+        save_loss_curves(logger.records, self.run_dir / "losses.png")
+
+    def _after_step(self, stats: dict[str, Tensor], logger: JsonlLogger, bar: Any) -> None:
+        c, step = self.config, self.step
+        if step % c.log_every == 0 or step == c.steps:
+            record = {"step": step, "time": round(self.elapsed, 3)}
+            record.update({k: float(v) for k, v in stats.items()})  # one host sync per log
+            logger.log(record)
+            bar.update(step, record)
+        if step % c.sample_every == 0 and step < c.steps:
+            self.save_samples()
+        if step % c.checkpoint_every == 0 and step < c.steps:
+            self.save_checkpoint()
+            save_loss_curves(logger.records, self.run_dir / "losses.png")
+
+
+def resume(run_dir: str | Path, overrides: dict[str, Any], progress: bool = True) -> Trainer:
+    """A Trainer restored from the latest checkpoint in `run_dir`.
+
+    `overrides` are the options given again on the command line; any that differ from
+    the saved config, other than the step budget and device, are refused by name.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise GankitError(f"cannot resume: {run_dir} has no config.json")
+    saved_dict = {k: v for k, v in read_json(run_dir / "config.json").items() if k != "gankit_version"}
+    saved = TrainConfig.from_dict(saved_dict)
+    requested = dataclasses.replace(saved, **overrides)
+    if "epochs" in overrides and "steps" not in overrides:
+        requested = dataclasses.replace(requested, steps=None)
+    elif "steps" in overrides:
+        requested = dataclasses.replace(requested, epochs=None)
+    changed = config_differences(saved, requested.validated())
+    if changed:
+        raise GankitError(
+            "cannot resume: options differ from the saved config: " + ", ".join(changed)
+        )
+    state = load_checkpoint(run_dir / "checkpoint")
+    trainer = Trainer(dataclasses.replace(requested, out=str(run_dir)), progress=progress)
+    trainer.load_state_dict(state)
+    if trainer.step > trainer.config.steps:
+        raise GankitError(f"cannot resume: checkpoint is at step {trainer.step}, past --steps {trainer.config.steps}")
+    return trainer
+
+
+def train(config: TrainConfig, progress: bool = True) -> Trainer:
+    """Train a new run as configured; returns the finished Trainer."""
+    trainer = Trainer(config, progress=progress)
+    trainer.fit()
+    return trainer
