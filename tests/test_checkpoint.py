@@ -1,0 +1,83 @@
+import json
+
+import pytest
+import torch
+
+from gankit import checkpoint as ckpt
+from gankit import io as gio
+from gankit.errors import GankitError
+
+
+def _state(value: float) -> dict:
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.ones(3))], betas=(0.5, 0.999))
+    opt.param_groups[0]["params"][0].grad = torch.ones(3)
+    opt.step()
+    return {"w": torch.full((2, 2), value), "step": int(value), "name": "x",
+            "optimizer": opt.state_dict(), "rng": torch.get_rng_state()}
+
+
+def test_round_trip_preserves_nested_state(tmp_path):
+    state = _state(3.0)
+    ckpt.save_checkpoint(tmp_path, 3, state)
+    loaded = ckpt.load_checkpoint(tmp_path)
+    assert torch.equal(loaded["w"], state["w"]) and loaded["step"] == 3 and loaded["name"] == "x"
+    assert torch.equal(loaded["rng"], state["rng"])
+    assert loaded["optimizer"]["param_groups"][0]["betas"] == (0.5, 0.999)
+    assert set(loaded["optimizer"]["state"]) == {0}  # integer keys come back as integers
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.ones(3))])
+    opt.load_state_dict(loaded["optimizer"])
+
+
+def test_no_pickle_on_disk(tmp_path):
+    ckpt.save_checkpoint(tmp_path, 1, _state(1.0))
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["ckpt_0000001.json", "ckpt_0000001.safetensors", "latest.json"]
+    json.loads((tmp_path / "ckpt_0000001.json").read_text())
+
+
+def test_keeps_only_the_latest_two(tmp_path):
+    for step in (1, 2, 3):
+        ckpt.save_checkpoint(tmp_path, step, _state(float(step)))
+    assert sorted(p.name for p in tmp_path.glob("*.safetensors")) == [
+        "ckpt_0000002.safetensors", "ckpt_0000003.safetensors"]
+    assert ckpt.load_checkpoint(tmp_path)["step"] == 3
+
+
+def test_crash_mid_write_leaves_previous_checkpoint_loadable(tmp_path, monkeypatch):
+    ckpt.save_checkpoint(tmp_path, 1, _state(1.0))
+    calls = {"n": 0}
+    real_write = gio._write_and_sync
+
+    def dying_write(handle, data):
+        calls["n"] += 1
+        if calls["n"] == 1:  # the tensor file of step 2: half written, then the process "dies"
+            handle.write(data[: len(data) // 2])
+            raise KeyboardInterrupt
+        real_write(handle, data)
+
+    monkeypatch.setattr(gio, "_write_and_sync", dying_write)
+    with pytest.raises(KeyboardInterrupt):
+        ckpt.save_checkpoint(tmp_path, 2, _state(2.0))
+    loaded = ckpt.load_checkpoint(tmp_path)
+    assert loaded["step"] == 1 and torch.equal(loaded["w"], torch.full((2, 2), 1.0))
+    assert not list(tmp_path.glob("*.tmp")) and not (tmp_path / "ckpt_0000002.safetensors").exists()
+
+
+def test_corrupt_and_missing_checkpoints(tmp_path):
+    with pytest.raises(GankitError, match="no checkpoint in"):
+        ckpt.load_checkpoint(tmp_path)
+    ckpt.save_checkpoint(tmp_path, 1, _state(1.0))
+    tensors = tmp_path / "ckpt_0000001.safetensors"
+    data = bytearray(tensors.read_bytes())
+    data[-1] ^= 0xFF
+    tensors.write_bytes(bytes(data))
+    with pytest.raises(GankitError, match="corrupt"):
+        ckpt.load_checkpoint(tmp_path)
+    (tmp_path / "latest.json").write_text("{not json")
+    with pytest.raises(GankitError, match="not valid JSON"):
+        ckpt.load_checkpoint(tmp_path)
+
+
+def test_flatten_refuses_unknown_objects():
+    with pytest.raises(TypeError, match="cannot store object"):
+        ckpt.flatten_state({"x": object()}, "s", {})

@@ -1,0 +1,83 @@
+import math
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gankit.losses import (
+    LOSSES,
+    discriminator_loss,
+    generator_minimax,
+    generator_non_saturating,
+    value_function,
+)
+
+
+def logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def test_value_function_matches_hand_computed_case():
+    # D(x) = 0.8 on real, D(G(z)) = 0.3 on fake: V = log 0.8 + log 0.7
+    real = torch.tensor([logit(0.8)] * 3)
+    fake = torch.tensor([logit(0.3)] * 5)
+    assert value_function(real, fake).item() == pytest.approx(math.log(0.8) + math.log(0.7), abs=1e-6)
+    assert discriminator_loss(real, fake).item() == pytest.approx(-(math.log(0.8) + math.log(0.7)), abs=1e-6)
+
+
+def test_discriminator_loss_equals_binary_cross_entropy():
+    gen = torch.Generator().manual_seed(0)
+    real, fake = torch.randn(7, generator=gen), torch.randn(9, generator=gen)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    expected = bce(real, torch.ones(7)) + bce(fake, torch.zeros(9))
+    torch.testing.assert_close(discriminator_loss(real, fake), expected)
+
+
+def test_generator_losses_hand_values():
+    fake = torch.tensor([logit(0.25)])
+    assert generator_minimax(None, fake).item() == pytest.approx(math.log(0.75), abs=1e-6)
+    assert generator_non_saturating(None, fake).item() == pytest.approx(-math.log(0.25), abs=1e-6)
+
+
+def _grad(loss_fn, d_value: float) -> float:
+    l = torch.tensor([logit(d_value)], dtype=torch.float64, requires_grad=True)
+    loss_fn(None, l).backward()
+    return l.grad.item()
+
+
+@pytest.mark.parametrize("d_value", [0.001, 0.01, 0.1, 0.5, 0.9])
+def test_gradients_with_respect_to_logit(d_value):
+    # d/dl log(1 - sigmoid(l)) = -D ;  d/dl -log sigmoid(l) = -(1 - D)
+    assert _grad(generator_minimax, d_value) == pytest.approx(-d_value, rel=1e-9)
+    assert _grad(generator_non_saturating, d_value) == pytest.approx(-(1 - d_value), rel=1e-9)
+
+
+def test_minimax_saturates_where_non_saturating_does_not():
+    # At D(G(z)) = 0.01 the saturating loss gives a gradient 99x weaker.
+    ratio = _grad(generator_non_saturating, 0.01) / _grad(generator_minimax, 0.01)
+    assert ratio == pytest.approx(99.0, rel=1e-9)
+
+
+def test_same_fixed_point_at_d_one_half():
+    # At D = 1/2 both generator losses have logit-gradients of equal size (-1/2),
+    # and the optimal D of either game is the same, D* = p_data / (p_data + p_g).
+    assert _grad(generator_minimax, 0.5) == pytest.approx(_grad(generator_non_saturating, 0.5))
+    half = torch.zeros(4)
+    assert value_function(half, half).item() == pytest.approx(-math.log(4), abs=1e-6)
+
+
+def test_stable_for_extreme_logits():
+    big = torch.tensor([1e4, -1e4])
+    for fn in (generator_minimax, generator_non_saturating):
+        assert torch.isfinite(fn(None, big))
+    assert torch.isfinite(discriminator_loss(big, big))
+
+
+@given(st.floats(-30, 30), st.floats(-30, 30))
+def test_value_function_is_at_most_zero(real, fake):
+    assert value_function(torch.tensor([real]), torch.tensor([fake])).item() <= 1e-7
+
+
+def test_registry_names():
+    assert {"minimax", "non-saturating"} <= set(LOSSES)

@@ -1,0 +1,126 @@
+import dataclasses
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from gankit.config import TrainConfig
+from gankit.errors import GankitError
+from gankit.train import Trainer, resume
+
+
+def _params(module):
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def _same(a, b):
+    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def _config(tmp_path, **kw):
+    base = dict(dataset="digits", model="mlp", batch_size=16, steps=4, out=str(tmp_path / "run"),
+                device="cpu", sample_every=2, checkpoint_every=2, log_every=1, noise_dim=16)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_g_step_leaves_d_and_d_step_leaves_g(tmp_path, tiny_images):
+    trainer = Trainer(_config(tmp_path, model="dcgan", dataset="blobs"), dataset=tiny_images, progress=False)
+    d_before, g_before = _params(trainer.discriminator), _params(trainer.generator)
+    trainer.g_step(trainer.noise(8))
+    assert _same(d_before, _params(trainer.discriminator))
+    assert not _same(g_before, _params(trainer.generator))
+    assert all(p.grad is None for p in trainer.discriminator.parameters())  # D took no gradient
+    assert all(p.requires_grad for p in trainer.discriminator.parameters())  # and is unfrozen after
+    g_mid = _params(trainer.generator)
+    trainer.d_step(trainer.batches.next(), trainer.noise(16))
+    assert _same(g_mid, _params(trainer.generator))
+    assert not _same(d_before, _params(trainer.discriminator))
+
+
+def test_k_discriminator_steps_per_iteration(tmp_path, tiny_images):
+    trainer = Trainer(_config(tmp_path, model="dcgan", dataset="blobs", k=3), dataset=tiny_images, progress=False)
+    calls = []
+    original = trainer.d_step
+    trainer.d_step = lambda real, noise: calls.append(real.shape[0]) or original(real, noise)
+    trainer.train_step()
+    assert calls == [16, 16, 16]
+    assert trainer.opt_g.state_dict()["state"][0]["step"].item() == 1
+    assert trainer.opt_d.state_dict()["state"][0]["step"].item() == 3
+
+
+@pytest.mark.parametrize("model", ["dcgan", "keras-mnist", "mlp"])
+def test_short_training_run_per_image_model(tmp_path, tiny_images, model):
+    trainer = Trainer(_config(tmp_path, model=model, dataset="blobs", steps=3), dataset=tiny_images, progress=False)
+    trainer.fit()
+    run = tmp_path / "run"
+    assert (run / "samples" / "step_0000003.png").is_file() and (run / "losses.png").is_file()
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 3
+    weights = load_file(run / "generator.safetensors")
+    assert all(torch.isfinite(v.float()).all() for v in weights.values())
+
+
+@pytest.mark.parametrize("dataset", ["gaussian-1d", "ring8", "grid25"])
+def test_toy_training_run(tmp_path, dataset):
+    Trainer(_config(tmp_path, dataset=dataset, model="toy-mlp", steps=5), progress=False).fit()
+    assert (tmp_path / "run" / "samples" / "step_0000005.png").is_file()
+
+
+def test_gaussian_1d_learns_the_data_mean(tmp_path):
+    config = _config(tmp_path, dataset="gaussian-1d", model="toy-mlp", steps=800, batch_size=128,
+                     sample_every=800, checkpoint_every=800, log_every=100, noise_dim=1, lr_g=1e-3, lr_d=1e-3)
+    trainer = Trainer(config, progress=False)
+    trainer.fit()
+    with torch.no_grad():
+        fake = trainer.generator(trainer.noise(5000))
+    assert fake.mean().item() == pytest.approx(4.0, abs=0.3)
+    assert fake.std().item() == pytest.approx(0.5, abs=0.3)
+
+
+@pytest.mark.parametrize("model,extra", [("mlp", {}), ("dcgan", {"image_size": 28, "optimizer": "sgd"})])
+def test_exact_resume_is_bit_identical(tmp_path, model, extra):
+    full = _config(tmp_path / "a", model=model, steps=6, **extra)
+    Trainer(full, progress=False).fit()
+    part = dataclasses.replace(full, steps=3, out=str(tmp_path / "b" / "run"))
+    Trainer(part, progress=False).fit()
+    resume(tmp_path / "b" / "run", {"steps": 6}, progress=False).fit()
+    a = load_file(tmp_path / "a" / "run" / "generator.safetensors")
+    b = load_file(tmp_path / "b" / "run" / "generator.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    steps = [line for line in (tmp_path / "b" / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert len(steps) == 6
+
+
+def test_resume_refuses_changed_config(tmp_path):
+    Trainer(_config(tmp_path, steps=2), progress=False).fit()
+    with pytest.raises(GankitError, match="options differ from the saved config: k, lr_d"):
+        resume(tmp_path / "run", {"lr_d": 0.1, "k": 2, "steps": 4})
+    with pytest.raises(GankitError, match="no config.json"):
+        resume(tmp_path / "nothing", {})
+
+
+def test_epochs_resolve_to_steps(tmp_path):
+    trainer = Trainer(_config(tmp_path, steps=None, epochs=2.0, k=2), progress=False)
+    n_train = len(trainer.dataset.splits["train"])
+    assert trainer.config.steps == round(2 * (n_train // 16) / 2)
+    with pytest.raises(GankitError, match="--epochs needs a dataset of fixed size"):
+        Trainer(_config(tmp_path, dataset="ring8", model="toy-mlp", steps=None, epochs=1.0))
+
+
+@pytest.mark.parametrize(
+    "changes,message",
+    [
+        ({"k": 0}, "--k must be an integer >= 1"),
+        ({"loss": "wgan-typo"}, "unknown loss"),
+        ({"optimizer": "rmsprop"}, "unknown optimizer"),
+        ({"noise": "cauchy"}, "unknown noise"),
+        ({"steps": 3, "epochs": 1.0}, "not both"),
+        ({"lr_g": -1.0}, "--lr-g must be > 0"),
+        ({"batch_size": 5000}, r"--batch-size 5000: dataset has \d+ examples, fewer than one batch"),
+    ],
+)
+def test_config_errors(tmp_path, changes, message):
+    with pytest.raises(GankitError, match=message):
+        Trainer(_config(tmp_path, **changes), progress=False)
