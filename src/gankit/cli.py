@@ -91,7 +91,22 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", required=True, help="FILE.png (grid), FILE.npz, or a directory of PNGs")
     sample.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     sample.add_argument("--device", default="cpu", help="device to sample on (default: cpu)")
+
+    theory = sub.add_parser("theory", help="check the theory of Goodfellow et al. 2014 and draw its figures")
+    theory.add_argument("--out", default="runs/theory", help="directory for the figures (default: runs/theory)")
+    theory.add_argument("--quick", action="store_true", help="short training runs, under a minute (default: off)")
+    theory.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     return parser
+
+
+def _cmd_theory(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gankit.theory.report import format_report, run_theory
+
+    report = run_theory(Path(args.out), quick=args.quick, seed=args.seed)
+    print(format_report(report))
+    return 0 if report.passed else 1
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -137,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _cmd_train, "sample": _cmd_sample}[args.command](args)
+        return {"train": _cmd_train, "sample": _cmd_sample, "theory": _cmd_theory}[args.command](args)
     except GankitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

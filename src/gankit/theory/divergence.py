@@ -111,7 +111,10 @@ def value_function(
 ) -> float:
     """V(D, G) = integral of p_data(x) log D(x) + p_g(x) log(1 - D(x)) dx: eq. (1) written in x (eq. 3)."""
     d_arr = np.asarray(d, dtype=np.float64)
-    integrand = special.xlogy(p_data, d_arr) + special.xlogy(p_g, 1 - d_arr)
+    # Where one density is ~1e-16 of the other, 1 - D* rounds to 0; the clip keeps that
+    # term's contribution at its true size (~0) instead of 0 * -inf.
+    tiny = np.finfo(np.float64).tiny
+    integrand = special.xlogy(p_data, np.maximum(d_arr, tiny)) + special.xlogy(p_g, np.maximum(1 - d_arr, tiny))
     return integrate_grid(integrand, x, method)
 
 
