@@ -12,8 +12,13 @@ def _state(value: float) -> dict:
     opt = torch.optim.Adam([torch.nn.Parameter(torch.ones(3))], betas=(0.5, 0.999))
     opt.param_groups[0]["params"][0].grad = torch.ones(3)
     opt.step()
-    return {"w": torch.full((2, 2), value), "step": int(value), "name": "x",
-            "optimizer": opt.state_dict(), "rng": torch.get_rng_state()}
+    return {
+        "w": torch.full((2, 2), value),
+        "step": int(value),
+        "name": "x",
+        "optimizer": opt.state_dict(),
+        "rng": torch.get_rng_state(),
+    }
 
 
 def test_round_trip_preserves_nested_state(tmp_path):
@@ -39,7 +44,9 @@ def test_keeps_only_the_latest_two(tmp_path):
     for step in (1, 2, 3):
         ckpt.save_checkpoint(tmp_path, step, _state(float(step)))
     assert sorted(p.name for p in tmp_path.glob("*.safetensors")) == [
-        "ckpt_0000002.safetensors", "ckpt_0000003.safetensors"]
+        "ckpt_0000002.safetensors",
+        "ckpt_0000003.safetensors",
+    ]
     assert ckpt.load_checkpoint(tmp_path)["step"] == 3
 
 

@@ -9,8 +9,25 @@ from gankit.cli import main
 
 def _train(tmp_path, *extra):
     out = tmp_path / "run"
-    args = ["train", "--dataset", "digits", "--model", "mlp", "--steps", "3", "--batch-size", "16",
-            "--out", str(out), "--device", "cpu", "--no-progress", "--noise-dim", "8", *extra]
+    args = [
+        "train",
+        "--dataset",
+        "digits",
+        "--model",
+        "mlp",
+        "--steps",
+        "3",
+        "--batch-size",
+        "16",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--no-progress",
+        "--noise-dim",
+        "8",
+        *extra,
+    ]
     assert main(args) == 0
     return out
 
@@ -20,12 +37,21 @@ def _train(tmp_path, *extra):
     [
         (["train", "--dataset", "nope"], "error: unknown dataset 'nope'"),
         (["train", "--model", "nope"], "error: unknown model 'nope'"),
-        (["train", "--dataset", "digits", "--model", "dcgan"], "error: model dcgan supports image sizes 28, 32, 64"),
-        (["train", "--model", "keras-mnist", "--image-size", "32"], "error: model keras-mnist supports image sizes 28"),
+        (
+            ["train", "--dataset", "digits", "--model", "dcgan"],
+            "error: model dcgan supports image sizes 28, 32, 64",
+        ),
+        (
+            ["train", "--model", "keras-mnist", "--image-size", "32"],
+            "error: model keras-mnist supports image sizes 28",
+        ),
         (["train", "--k", "0"], "error: --k must be an integer >= 1"),
         (["train", "--k", "two"], "error: argument --k: invalid int value"),
         (["train", "--bogus"], "error: unrecognized arguments: --bogus"),
-        (["train", "--resume", "/nonexistent/run"], "error: cannot resume: /nonexistent/run has no config.json"),
+        (
+            ["train", "--resume", "/nonexistent/run"],
+            "error: cannot resume: /nonexistent/run has no config.json",
+        ),
         (["sample", "/nonexistent/run", "--out", "x.png"], "error: no run directory or generator"),
     ],
 )
@@ -43,9 +69,26 @@ def test_help_lists_options_with_defaults(capsys, monkeypatch):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     text = capsys.readouterr().out
-    for option in ("--dataset", "--model", "--loss", "--k", "--batch-size", "--steps", "--epochs",
-                   "--optimizer", "--lr-g", "--lr-d", "--noise", "--noise-dim", "--image-size", "--seed",
-                   "--device", "--out", "--sample-every", "--resume"):
+    for option in (
+        "--dataset",
+        "--model",
+        "--loss",
+        "--k",
+        "--batch-size",
+        "--steps",
+        "--epochs",
+        "--optimizer",
+        "--lr-g",
+        "--lr-d",
+        "--noise",
+        "--noise-dim",
+        "--image-size",
+        "--seed",
+        "--device",
+        "--out",
+        "--sample-every",
+        "--resume",
+    ):
         assert option in text
     assert "(default: mnist-5k)" in text and "(default: non-saturating)" in text
 
@@ -67,7 +110,10 @@ def test_train_outputs_and_sample_formats(tmp_path):
     assert main(["sample", str(out), "--n", "5", "--out", str(tmp_path / "s.npz")]) == 0
     images = np.load(tmp_path / "s.npz")["images"]
     assert images.shape == (5, 8, 8, 1) and images.dtype == np.uint8
-    assert main(["sample", str(out / "generator.safetensors"), "--n", "4", "--out", str(tmp_path / "g.png")]) == 0
+    assert (
+        main(["sample", str(out / "generator.safetensors"), "--n", "4", "--out", str(tmp_path / "g.png")])
+        == 0
+    )
     assert Image.open(tmp_path / "g.png").size == (2 + 2 * 10, 2 + 2 * 10)
     assert main(["sample", str(out), "--n", "3", "--out", str(tmp_path / "pngs")]) == 0
     assert sorted(p.name for p in (tmp_path / "pngs").iterdir()) == ["0.png", "1.png", "2.png"]
@@ -78,8 +124,23 @@ def test_train_outputs_and_sample_formats(tmp_path):
 
 def test_sample_vector_dataset(tmp_path):
     out = tmp_path / "ring"
-    assert main(["train", "--dataset", "ring8", "--model", "toy-mlp", "--steps", "2", "--out", str(out),
-                 "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "ring8",
+                "--model",
+                "toy-mlp",
+                "--steps",
+                "2",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert main(["sample", str(out), "--n", "7", "--out", str(tmp_path / "p.npz")]) == 0
     samples = np.load(tmp_path / "p.npz")["samples"]
     assert samples.shape == (7, 2) and samples.dtype == np.float32
@@ -105,3 +166,13 @@ def test_corrupt_checkpoint_is_a_one_line_error(tmp_path, capsys):
         f.write_bytes(b"garbage")
     assert main(["train", "--resume", str(out), "--steps", "5"]) == 2
     assert capsys.readouterr().err.startswith("error: checkpoint file")
+
+
+def test_theory_quick_writes_figures_and_table(tmp_path, capsys):
+    code = main(["theory", "--quick", "--out", str(tmp_path / "th")])
+    text = capsys.readouterr().out
+    assert "V(D*,G) = −log4 + 2·JSD" in text and "neural D vs D*" in text
+    for name in ("saturation.png", "figure1.png", "figure1.gif", "ring8.png", "ring8.gif"):
+        assert (tmp_path / "th" / name).stat().st_size > 1000
+    # exit status follows the table: 0 exactly when no row says NO
+    assert code == (1 if "  NO" in text else 0)

@@ -40,7 +40,9 @@ def test_value_ranges():
     assert tanh.min() == -1 and tanh.max() == 1
     assert sigmoid.min() == 0 and sigmoid.max() == 1
     torch.testing.assert_close(to_uint8(tanh[:10], "tanh"), data.splits["train"][:10], atol=0, rtol=0)
-    torch.testing.assert_close(scale_images(torch.tensor([255], dtype=torch.uint8), "sigmoid"), torch.tensor([1.0]))
+    torch.testing.assert_close(
+        scale_images(torch.tensor([255], dtype=torch.uint8), "sigmoid"), torch.tensor([1.0])
+    )
 
 
 def test_digits_and_resize():
@@ -107,7 +109,9 @@ def _fake_idx_set(directory: Path, n_train: int = 120, n_test: int = 20, compres
     directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(1)
     suffix = ".gz" if compress else ""
-    write_idx(directory / f"train-images-idx3-ubyte{suffix}", rng.integers(0, 256, (n_train, 28, 28)), compress)
+    write_idx(
+        directory / f"train-images-idx3-ubyte{suffix}", rng.integers(0, 256, (n_train, 28, 28)), compress
+    )
     write_idx(directory / f"train-labels-idx1-ubyte{suffix}", rng.integers(0, 10, n_train), compress)
     write_idx(directory / f"t10k-images-idx3-ubyte{suffix}", rng.integers(0, 256, (n_test, 28, 28)), compress)
     write_idx(directory / f"t10k-labels-idx1-ubyte{suffix}", rng.integers(0, 10, n_test), compress)

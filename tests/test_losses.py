@@ -41,9 +41,9 @@ def test_generator_losses_hand_values():
 
 
 def _grad(loss_fn, d_value: float) -> float:
-    l = torch.tensor([logit(d_value)], dtype=torch.float64, requires_grad=True)
-    loss_fn(None, l).backward()
-    return l.grad.item()
+    x = torch.tensor([logit(d_value)], dtype=torch.float64, requires_grad=True)
+    loss_fn(None, x).backward()
+    return x.grad.item()
 
 
 @pytest.mark.parametrize("d_value", [0.001, 0.01, 0.1, 0.5, 0.9])

@@ -1,6 +1,5 @@
 """Checks shared by every model at every supported size: shape, save/load round trip, determinism."""
 
-
 import pytest
 import torch
 from safetensors.torch import load as st_load
@@ -77,12 +76,33 @@ def test_dcgan_64_is_the_pytorch_example_architecture():
 def test_keras_mnist_layer_for_layer():
     g, d = KerasGenerator((1, 28, 28)), KerasDiscriminator((1, 28, 28))
     g_kinds = [type(m).__name__ for m in list(g.dense) + list(g.conv)]
-    assert g_kinds == ["Linear", "Tanh", "Linear", "BatchNorm1d", "Tanh",
-                       "Upsample", "Conv2d", "Tanh", "Upsample", "Conv2d", "Tanh"]
+    assert g_kinds == [
+        "Linear",
+        "Tanh",
+        "Linear",
+        "BatchNorm1d",
+        "Tanh",
+        "Upsample",
+        "Conv2d",
+        "Tanh",
+        "Upsample",
+        "Conv2d",
+        "Tanh",
+    ]
     assert g.dense[2].out_features == 128 * 7 * 7 and g.dense[0].out_features == 1024
     d_kinds = [type(m).__name__ for m in d.net]
-    assert d_kinds == ["Conv2d", "Tanh", "MaxPool2d", "Conv2d", "Tanh", "MaxPool2d",
-                       "Flatten", "Linear", "Tanh", "Linear"]
+    assert d_kinds == [
+        "Conv2d",
+        "Tanh",
+        "MaxPool2d",
+        "Conv2d",
+        "Tanh",
+        "MaxPool2d",
+        "Flatten",
+        "Linear",
+        "Tanh",
+        "Linear",
+    ]
     assert d.net[0].kernel_size == (5, 5) and d.net[0].out_channels == 64
     assert d.net[3].out_channels == 128 and d.net[7].out_features == 1024
 

@@ -18,8 +18,18 @@ def _same(a, b):
 
 
 def _config(tmp_path, **kw):
-    base = dict(dataset="digits", model="mlp", batch_size=16, steps=4, out=str(tmp_path / "run"),
-                device="cpu", sample_every=2, checkpoint_every=2, log_every=1, noise_dim=16)
+    base = dict(
+        dataset="digits",
+        model="mlp",
+        batch_size=16,
+        steps=4,
+        out=str(tmp_path / "run"),
+        device="cpu",
+        sample_every=2,
+        checkpoint_every=2,
+        log_every=1,
+        noise_dim=16,
+    )
     return TrainConfig(**{**base, **kw})
 
 
@@ -38,7 +48,9 @@ def test_g_step_leaves_d_and_d_step_leaves_g(tmp_path, tiny_images):
 
 
 def test_k_discriminator_steps_per_iteration(tmp_path, tiny_images):
-    trainer = Trainer(_config(tmp_path, model="dcgan", dataset="blobs", k=3), dataset=tiny_images, progress=False)
+    trainer = Trainer(
+        _config(tmp_path, model="dcgan", dataset="blobs", k=3), dataset=tiny_images, progress=False
+    )
     calls = []
     original = trainer.d_step
     trainer.d_step = lambda real, noise: calls.append(real.shape[0]) or original(real, noise)
@@ -50,7 +62,9 @@ def test_k_discriminator_steps_per_iteration(tmp_path, tiny_images):
 
 @pytest.mark.parametrize("model", ["dcgan", "keras-mnist", "mlp"])
 def test_short_training_run_per_image_model(tmp_path, tiny_images, model):
-    trainer = Trainer(_config(tmp_path, model=model, dataset="blobs", steps=3), dataset=tiny_images, progress=False)
+    trainer = Trainer(
+        _config(tmp_path, model=model, dataset="blobs", steps=3), dataset=tiny_images, progress=False
+    )
     trainer.fit()
     run = tmp_path / "run"
     assert (run / "samples" / "step_0000003.png").is_file() and (run / "losses.png").is_file()
@@ -67,8 +81,19 @@ def test_toy_training_run(tmp_path, dataset):
 
 
 def test_gaussian_1d_learns_the_data_mean(tmp_path):
-    config = _config(tmp_path, dataset="gaussian-1d", model="toy-mlp", steps=800, batch_size=128,
-                     sample_every=800, checkpoint_every=800, log_every=100, noise_dim=1, lr_g=1e-3, lr_d=1e-3)
+    config = _config(
+        tmp_path,
+        dataset="gaussian-1d",
+        model="toy-mlp",
+        steps=800,
+        batch_size=128,
+        sample_every=800,
+        checkpoint_every=800,
+        log_every=100,
+        noise_dim=1,
+        lr_g=1e-3,
+        lr_d=1e-3,
+    )
     trainer = Trainer(config, progress=False)
     trainer.fit()
     with torch.no_grad():

@@ -57,8 +57,7 @@ def unflatten_state(obj: Any, tensors: dict[str, Tensor]) -> Any:
         if set(obj) == {_TUPLE}:
             return tuple(unflatten_state(v, tensors) for v in obj[_TUPLE])
         return {
-            (int(k[4:]) if k.startswith("int:") else k): unflatten_state(v, tensors)
-            for k, v in obj.items()
+            (int(k[4:]) if k.startswith("int:") else k): unflatten_state(v, tensors) for k, v in obj.items()
         }
     if isinstance(obj, list):
         return [unflatten_state(v, tensors) for v in obj]

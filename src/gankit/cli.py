@@ -16,7 +16,7 @@ from gankit.config import TrainConfig
 from gankit.errors import GankitError
 
 HELP = {
-    "dataset": "dataset name: mnist-5k, mnist, fashion-mnist, digits, gaussian-1d, ring8, grid25, folder:PATH",
+    "dataset": "mnist-5k, mnist, fashion-mnist, digits, gaussian-1d, ring8, grid25 or folder:PATH",
     "model": "model name: dcgan, mlp, keras-mnist, toy-mlp",
     "loss": "generator/discriminator loss: non-saturating or minimax",
     "k": "discriminator steps per generator step",
@@ -68,9 +68,13 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
         kind = _scalar_type(hints[field.name])
         text = f"{HELP[field.name]} (default: {field.default})"
         if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text)
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text
+            )
         else:
-            parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, help=text, metavar=kind.__name__.upper())
+            parser.add_argument(
+                flag, type=kind, default=argparse.SUPPRESS, help=text, metavar=kind.__name__.upper()
+            )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,21 +84,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a GAN (Algorithm 1 of Goodfellow et al. 2014)")
     _add_config_options(train)
-    train.add_argument("--resume", metavar="DIR", default=argparse.SUPPRESS,
-                       help="continue the run in DIR from its latest checkpoint (default: none)")
-    train.add_argument("--dry-run", action="store_true", help="print the resolved config and exit (default: off)")
+    train.add_argument(
+        "--resume",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="continue the run in DIR from its latest checkpoint (default: none)",
+    )
+    train.add_argument(
+        "--dry-run", action="store_true", help="print the resolved config and exit (default: off)"
+    )
     train.add_argument("--no-progress", action="store_true", help="no progress bar (default: off)")
 
     sample = sub.add_parser("sample", help="draw samples from a trained generator")
-    sample.add_argument("source", metavar="RUN_DIR_OR_GENERATOR", help="run directory or generator.safetensors")
+    sample.add_argument(
+        "source", metavar="RUN_DIR_OR_GENERATOR", help="run directory or generator.safetensors"
+    )
     sample.add_argument("--n", type=int, default=64, help="number of samples (default: 64)")
     sample.add_argument("--out", required=True, help="FILE.png (grid), FILE.npz, or a directory of PNGs")
     sample.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     sample.add_argument("--device", default="cpu", help="device to sample on (default: cpu)")
 
     theory = sub.add_parser("theory", help="check the theory of Goodfellow et al. 2014 and draw its figures")
-    theory.add_argument("--out", default="runs/theory", help="directory for the figures (default: runs/theory)")
-    theory.add_argument("--quick", action="store_true", help="short training runs, under a minute (default: off)")
+    theory.add_argument(
+        "--out", default="runs/theory", help="directory for the figures (default: runs/theory)"
+    )
+    theory.add_argument(
+        "--quick", action="store_true", help="short training runs, under a minute (default: off)"
+    )
     theory.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     return parser
 
@@ -112,7 +128,9 @@ def _cmd_theory(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from gankit.train import Trainer, resume
 
-    options = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)}
+    options = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)
+    }
     progress = not args.no_progress
     if hasattr(args, "resume"):
         if "out" in options and options["out"] != args.resume:
@@ -130,7 +148,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         trainer = Trainer(config, progress=progress)
     trainer.fit()
     c = trainer.config
-    print(f"trained {c.model} on {c.dataset} for {c.steps} steps in {trainer.elapsed:.1f} s -> {trainer.run_dir}")
+    print(
+        f"trained {c.model} on {c.dataset} for {c.steps} steps "
+        f"in {trainer.elapsed:.1f} s -> {trainer.run_dir}"
+    )
     return 0
 
 

@@ -108,8 +108,7 @@ def config_differences(saved: TrainConfig, requested: TrainConfig) -> list[str]:
     return [
         f.name
         for f in fields(TrainConfig)
-        if f.name not in RESUMABLE_FIELDS
-        and getattr(saved, f.name) != getattr(requested, f.name)
+        if f.name not in RESUMABLE_FIELDS and getattr(saved, f.name) != getattr(requested, f.name)
     ]
 
 

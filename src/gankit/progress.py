@@ -43,8 +43,14 @@ class Progress:
         if enabled:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True,
-                             mininterval=1.0, file=sys.stderr)
+            self._bar = tqdm(
+                total=total,
+                initial=initial,
+                unit="step",
+                dynamic_ncols=True,
+                mininterval=1.0,
+                file=sys.stderr,
+            )
         self._last = initial
 
     def update(self, step: int, record: dict[str, float]) -> None:
@@ -52,7 +58,10 @@ class Progress:
             return
         self._bar.update(step - self._last)
         self._last = step
-        self._bar.set_postfix({k: f"{record[k]:.3f}" for k in ("loss/d", "loss/g", "d/real", "d/fake") if k in record}, refresh=False)
+        self._bar.set_postfix(
+            {k: f"{record[k]:.3f}" for k in ("loss/d", "loss/g", "d/real", "d/fake") if k in record},
+            refresh=False,
+        )
 
     def close(self) -> None:
         if self._bar is not None:

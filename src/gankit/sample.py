@@ -81,7 +81,11 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
 
 @torch.no_grad()
 def generate(
-    generator: nn.Module, info: GeneratorInfo, n: int, seed: int = 0, batch: int = 500,
+    generator: nn.Module,
+    info: GeneratorInfo,
+    n: int,
+    seed: int = 0,
+    batch: int = 500,
     device: str | torch.device = "cpu",
 ) -> Tensor:
     """n samples from `generator` in eval mode, reproducible under `seed`; returned on the CPU."""

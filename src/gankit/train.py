@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -58,7 +56,9 @@ def resolve_steps(config: TrainConfig, dataset: Dataset) -> TrainConfig:
     if config.epochs is None:
         return dataclasses.replace(config, steps=config.steps or 1000)
     if not isinstance(dataset, ImageData):
-        raise GankitError(f"--epochs needs a dataset of fixed size; {dataset.name} is sampled on the fly, use --steps")
+        raise GankitError(
+            f"--epochs needs a dataset of fixed size; {dataset.name} is sampled on the fly, use --steps"
+        )
     per_epoch = len(dataset.splits["train"]) // config.batch_size
     return dataclasses.replace(config, steps=max(1, round(config.epochs * per_epoch / config.k)))
 
@@ -69,8 +69,9 @@ class Trainer:
     def __init__(self, config: TrainConfig, dataset: Dataset | None = None, progress: bool = True) -> None:
         config = config.validated()
         self.device = resolve_device(config.device)
-        options = DataOptions(config.image_size, config.channels, config.data_dir,
-                              config.gaussian_mean, config.gaussian_std)
+        options = DataOptions(
+            config.image_size, config.channels, config.data_dir, config.gaussian_mean, config.gaussian_std
+        )
         self.dataset = dataset if dataset is not None else load_dataset(config.dataset, options)
         check_compatible(config.model, self.dataset.kind, self.dataset.shape, config.dataset)
         self.config = resolve_steps(config, self.dataset)
@@ -146,8 +147,16 @@ class Trainer:
     # -- state -----------------------------------------------------------------------------
     def generator_info(self) -> GeneratorInfo:
         c = self.config
-        return GeneratorInfo(c.model, tuple(self.dataset.shape), c.noise, c.noise_dim,
-                             self.output, self.dataset.kind, c.dataset, self.step)
+        return GeneratorInfo(
+            c.model,
+            tuple(self.dataset.shape),
+            c.noise,
+            c.noise_dim,
+            self.output,
+            self.dataset.kind,
+            c.dataset,
+            self.step,
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -160,8 +169,11 @@ class Trainer:
             "discriminator": self.discriminator.state_dict(),
             "optimizer_g": self.opt_g.state_dict(),
             "optimizer_d": self.opt_d.state_dict(),
-            "rng": {"global": rng_state(self.device), "noise": self.noise_rng.get_state(),
-                    "batches": self.batches.state_dict()},
+            "rng": {
+                "global": rng_state(self.device),
+                "noise": self.noise_rng.get_state(),
+                "batches": self.batches.state_dict(),
+            },
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -254,14 +266,14 @@ def resume(run_dir: str | Path, overrides: dict[str, Any], progress: bool = True
         requested = dataclasses.replace(requested, epochs=None)
     changed = config_differences(saved, requested.validated())
     if changed:
-        raise GankitError(
-            "cannot resume: options differ from the saved config: " + ", ".join(changed)
-        )
+        raise GankitError("cannot resume: options differ from the saved config: " + ", ".join(changed))
     state = load_checkpoint(run_dir / "checkpoint")
     trainer = Trainer(dataclasses.replace(requested, out=str(run_dir)), progress=progress)
     trainer.load_state_dict(state)
     if trainer.step > trainer.config.steps:
-        raise GankitError(f"cannot resume: checkpoint is at step {trainer.step}, past --steps {trainer.config.steps}")
+        raise GankitError(
+            f"cannot resume: checkpoint is at step {trainer.step}, past --steps {trainer.config.steps}"
+        )
     return trainer
 
 

@@ -63,9 +63,7 @@ def load_dataset(name: str, options: DataOptions | None = None) -> Dataset:
     options = options or DataOptions()
     data = _load_raw(name, options)
     if isinstance(data, ImageData) and options.image_size and data.shape[-1] != options.image_size:
-        data = replace(
-            data, splits={k: resize_images(v, options.image_size) for k, v in data.splits.items()}
-        )
+        data = replace(data, splits={k: resize_images(v, options.image_size) for k, v in data.splits.items()})
     if isinstance(data, ImageData) and options.channels and data.shape[0] != options.channels:
         converted = {k: _convert_channels(v, options.channels) for k, v in data.splits.items()}
         data = replace(data, splits=converted)

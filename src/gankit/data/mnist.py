@@ -76,7 +76,9 @@ def locate_idx(name: str, data_dir: str | None, download: bool = True) -> dict[s
         if all(found.values()):
             return found  # type: ignore[return-value]
     if not download:
-        raise GankitError(f"{name} IDX files not found in: {', '.join(map(str, search_dirs(name, data_dir)))}")
+        raise GankitError(
+            f"{name} IDX files not found in: {', '.join(map(str, search_dirs(name, data_dir)))}"
+        )
     dest = (Path(data_dir) if data_dir else cache_dir()) / name
     source = SOURCES[name]
     return {

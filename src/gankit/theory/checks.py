@@ -54,7 +54,9 @@ def argmax_checks() -> list[Check]:
     rows = []
     for a, b in ((0.3, 0.7), (2.0, 1.0), (0.01, 5.0)):
         grid_best = float(y[np.argmax(a * np.log(y) + b * np.log1p(-y))])
-        rows.append(Check(f"argmax a·log y + b·log(1−y), a={a}, b={b}", pointwise_argmax(a, b), grid_best, 1e-6))
+        rows.append(
+            Check(f"argmax a·log y + b·log(1−y), a={a}, b={b}", pointwise_argmax(a, b), grid_best, 1e-6)
+        )
     return rows
 
 
@@ -71,7 +73,9 @@ def criterion_checks() -> list[Check]:
     rows = []
     for name, (p_data, p_g) in _density_pairs().items():
         c_of_g = virtual_criterion(p_data, p_g, GRID)
-        rows.append(Check(f"{name}: V(D*,G) = −log4 + 2·JSD", -LOG4 + 2 * jsd(p_data, p_g, GRID), c_of_g, 1e-6))
+        rows.append(
+            Check(f"{name}: V(D*,G) = −log4 + 2·JSD", -LOG4 + 2 * jsd(p_data, p_g, GRID), c_of_g, 1e-6)
+        )
         d_star = optimal_discriminator(p_data, p_g)
         worst = max(
             value_function(np.clip(d_star + eps * np.sin(GRID), 1e-9, 1 - 1e-9), p_data, p_g, GRID)
@@ -80,11 +84,24 @@ def criterion_checks() -> list[Check]:
         rows.append(Check(f"{name}: V(D*±ε·sin x, G) < V(D*, G)", c_of_g, worst, 0.0, "<"))
     # Disjoint supports: uniform densities integrated by quadrature with their breakpoints.
     u1, u2 = (lambda t: uniform_pdf(t, 0.0, 1.0)), (lambda t: uniform_pdf(t, 2.0, 3.0))
-    rows.append(Check("U[0,1] vs U[2,3]: JSD = log 2", math.log(2),
-                      jsd(u1, u2, bounds=(-1, 4), points=[0, 1, 2, 3]), 1e-9))
+    rows.append(
+        Check(
+            "U[0,1] vs U[2,3]: JSD = log 2",
+            math.log(2),
+            jsd(u1, u2, bounds=(-1, 4), points=[0, 1, 2, 3]),
+            1e-9,
+        )
+    )
     same = gaussian_pdf(GRID, 0, 1)
     rows.append(Check("p_g = p_data: JSD = 0", 0.0, jsd(same, same, GRID), 1e-12))
-    rows.append(Check("p_g = p_data: max |D* − 1/2|", 0.0, float(np.abs(optimal_discriminator(same, same) - 0.5).max()), 1e-12))
+    rows.append(
+        Check(
+            "p_g = p_data: max |D* − 1/2|",
+            0.0,
+            float(np.abs(optimal_discriminator(same, same) - 0.5).max()),
+            1e-12,
+        )
+    )
     rows.append(Check("p_g = p_data: C(G) = −log 4", -LOG4, virtual_criterion(same, same, GRID), 1e-6))
     return rows
 
@@ -97,8 +114,12 @@ def kl_checks() -> list[Check]:
         Check("KL(N(0,1)‖N(1,2²)) vs closed form", kl_gaussian(0, 1, 1, 2), forward, 1e-6),
         Check("KL(N(1,2²)‖N(0,1)) vs closed form", kl_gaussian(1, 2, 0, 1), backward, 1e-6),
         Check("KL(P‖Q) ≠ KL(Q‖P)", backward, forward, 0.1, "!="),
-        Check("KL via quadrature of callables", kl_gaussian(0, 1, 1, 2),
-              kl(lambda t: gaussian_pdf(t, 0, 1), lambda t: gaussian_pdf(t, 1, 2), bounds=(-30, 30)), 1e-8),
+        Check(
+            "KL via quadrature of callables",
+            kl_gaussian(0, 1, 1, 2),
+            kl(lambda t: gaussian_pdf(t, 0, 1), lambda t: gaussian_pdf(t, 1, 2), bounds=(-30, 30)),
+            1e-8,
+        ),
     ]
 
 

@@ -85,6 +85,7 @@ def jsd(
 ) -> float:
     """JSD(P || Q) = KL(P || M)/2 + KL(Q || M)/2 with M = (P + Q)/2; 0 <= JSD <= log 2."""
     if callable(p) and callable(q):
+
         def m(t: np.ndarray) -> np.ndarray:
             return (p(t) + q(t)) / 2
 
@@ -92,6 +93,8 @@ def jsd(
         return 0.5 * kl(p, m, **kw) + 0.5 * kl(q, m, **kw)
     p_arr, q_arr = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
     m_arr = (p_arr + q_arr) / 2
+    # M >= P/2 > 0 wherever P > 0; only a subnormal P can make M round to 0: drop those points.
+    p_arr, q_arr = np.where(m_arr > 0, p_arr, 0.0), np.where(m_arr > 0, q_arr, 0.0)
     kw2 = {"x": x, "method": method, "base": base}
     return 0.5 * kl(p_arr, m_arr, **kw2) + 0.5 * kl(q_arr, m_arr, **kw2)
 
@@ -114,11 +117,15 @@ def value_function(
     # Where one density is ~1e-16 of the other, 1 - D* rounds to 0; the clip keeps that
     # term's contribution at its true size (~0) instead of 0 * -inf.
     tiny = np.finfo(np.float64).tiny
-    integrand = special.xlogy(p_data, np.maximum(d_arr, tiny)) + special.xlogy(p_g, np.maximum(1 - d_arr, tiny))
+    integrand = special.xlogy(p_data, np.maximum(d_arr, tiny)) + special.xlogy(
+        p_g, np.maximum(1 - d_arr, tiny)
+    )
     return integrate_grid(integrand, x, method)
 
 
-def virtual_criterion(p_data: Values, p_g: Values, x: np.ndarray | None = None, method: str = "simpson") -> float:
+def virtual_criterion(
+    p_data: Values, p_g: Values, x: np.ndarray | None = None, method: str = "simpson"
+) -> float:
     """C(G) = max_D V(D, G) = V(D*_G, G), which Theorem 1 shows equals -log 4 + 2 JSD(p_data || p_g)."""
     return value_function(optimal_discriminator(p_data, p_g), p_data, p_g, x, method)
 

@@ -16,7 +16,9 @@ from gankit.theory.divergence import gaussian_pdf, jsd, optimal_discriminator
 
 def mlp_1d(hidden: int) -> nn.Module:
     """A smooth 1 -> hidden -> hidden -> 1 tanh network."""
-    return nn.Sequential(nn.Linear(1, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+    return nn.Sequential(
+        nn.Linear(1, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1)
+    )
 
 
 def _decayed(opt: torch.optim.Optimizer, base: float, fraction: float, final: float = 0.01) -> None:
@@ -41,8 +43,11 @@ def central_interval(pdf: np.ndarray, x: np.ndarray, mass: float = 0.99) -> tupl
 
 
 def fit_discriminator(
-    data: tuple[float, float] = (4.0, 0.5), fake: tuple[float, float] = (4.5, 0.7),
-    steps: int = 2000, batch: int = 4096, seed: int = 0,
+    data: tuple[float, float] = (4.0, 0.5),
+    fake: tuple[float, float] = (4.5, 0.7),
+    steps: int = 2000,
+    batch: int = 4096,
+    seed: int = 0,
 ) -> DiscriminatorFit:
     """Train D on samples of p_data = N(data) and a fixed p_g = N(fake) (Proposition 1 in practice)."""
     torch.manual_seed(seed)
@@ -53,8 +58,10 @@ def fit_discriminator(
         return net(x - centre).squeeze(1)  # (n,)
 
     def draw(n: int) -> tuple[Tensor, Tensor]:
-        return (data[0] + data[1] * torch.randn(n, 1, generator=rng),
-                fake[0] + fake[1] * torch.randn(n, 1, generator=rng))
+        return (
+            data[0] + data[1] * torch.randn(n, 1, generator=rng),
+            fake[0] + fake[1] * torch.randn(n, 1, generator=rng),
+        )
 
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     for step in range(steps):
@@ -71,9 +78,13 @@ def fit_discriminator(
     with torch.no_grad():
         d = torch.sigmoid(d_logit(torch.tensor(grid, dtype=torch.float32)[:, None])).numpy()
         real, fake_x = draw(200_000)
-        v = (nn.functional.logsigmoid(d_logit(real)).mean() + nn.functional.logsigmoid(-d_logit(fake_x)).mean()).item()
+        v = (
+            nn.functional.logsigmoid(d_logit(real)).mean() + nn.functional.logsigmoid(-d_logit(fake_x)).mean()
+        ).item()
     d_star = optimal_discriminator(gaussian_pdf(grid, *data), gaussian_pdf(grid, *fake))
-    return DiscriminatorFit(float(np.abs(d - d_star).max()), v, -math.log(4) + 2 * jsd(p_data, p_g, x), (low, high))
+    return DiscriminatorFit(
+        float(np.abs(d - d_star).max()), v, -math.log(4) + 2 * jsd(p_data, p_g, x), (low, high)
+    )
 
 
 def histogram_jsd(samples: np.ndarray, mean: float, std: float, bins: int = 200) -> float:
@@ -105,8 +116,14 @@ class Figure1Run:
 
 
 def train_figure1(
-    mean: float = 4.0, std: float = 0.5, steps: int = 3000, k: int = 5, batch: int = 1024,
-    hidden: int = 32, seed: int = 0, snapshot_every: int = 75,
+    mean: float = 4.0,
+    std: float = 0.5,
+    steps: int = 3000,
+    k: int = 5,
+    batch: int = 1024,
+    hidden: int = 32,
+    seed: int = 0,
+    snapshot_every: int = 75,
 ) -> Figure1Run:
     """The paper's Figure 1 setting: z ~ U[-1, 1] mapped by G onto N(mean, std^2) while D flattens.
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +37,13 @@ def plot_saturation(path: Path) -> None:
 
 def _draw_figure1_panel(ax, snap: Snapshot, mean: float, std: float, title: str) -> None:
     x = snap.x_grid
-    ax.plot(x, gaussian_pdf(x, mean, std) / gaussian_pdf(np.array(mean), mean, std) * 0.9,
-            "k.", markersize=2, label="p_data")
+    ax.plot(
+        x,
+        gaussian_pdf(x, mean, std) / gaussian_pdf(np.array(mean), mean, std) * 0.9,
+        "k.",
+        markersize=2,
+        label="p_data",
+    )
     hist, edges = np.histogram(snap.samples, bins=x)
     density = hist / max(hist.max(), 1) * 0.9
     ax.plot((edges[1:] + edges[:-1]) / 2, density, "g-", label="p_g")
@@ -46,8 +51,12 @@ def _draw_figure1_panel(ax, snap: Snapshot, mean: float, std: float, title: str)
     z_line = -0.35
     for z, gx in zip(snap.z_arrows, snap.x_arrows, strict=True):
         z_pos = x[0] + (z + 1) / 2 * (x[-1] - x[0])
-        ax.annotate("", xy=(np.clip(gx, x[0], x[-1]), -0.05), xytext=(z_pos, z_line),
-                    arrowprops={"arrowstyle": "->", "lw": 0.6, "color": "gray"})
+        ax.annotate(
+            "",
+            xy=(np.clip(gx, x[0], x[-1]), -0.05),
+            xytext=(z_pos, z_line),
+            arrowprops={"arrowstyle": "->", "lw": 0.6, "color": "gray"},
+        )
     ax.axhline(z_line, color="k", lw=0.8)
     ax.text(x[0], z_line - 0.12, "z", fontsize=8)
     ax.set_ylim(-0.55, 1.05)
@@ -71,7 +80,7 @@ def render_figure1(run: Figure1Run, png: Path, gif: Path, mean: float = 4.0, std
         _draw_figure1_panel(ax, snap, mean, std, f"step {snap.step}")
         return f
 
-    save_gif([frame(s) for s in run.snapshots], gif)
+    save_gif(run.snapshots, frame, gif)
 
 
 def _four_stages(snapshots: Sequence[Snapshot]) -> list[Snapshot]:
@@ -79,13 +88,14 @@ def _four_stages(snapshots: Sequence[Snapshot]) -> list[Snapshot]:
     return [snapshots[i] for i in (0, max(1, n // 20), max(2, n // 4), n - 1)]
 
 
-def save_gif(figures: list, path: Path, ms_per_frame: int = 150) -> None:
-    """Render matplotlib figures to frames of an animated GIF (closing each figure)."""
+def save_gif(items: Sequence, make_figure: Callable, path: Path, ms_per_frame: int = 150) -> None:
+    """One frame per item: `make_figure(item)` is drawn, rasterised and closed before the next."""
     from PIL import Image
 
     plt = _figure()
     frames = []
-    for fig in figures:
+    for item in items:
+        fig = make_figure(item)
         buffer = io.BytesIO()
         fig.savefig(buffer, format="png", dpi=70)
         plt.close(fig)
@@ -95,7 +105,10 @@ def save_gif(figures: list, path: Path, ms_per_frame: int = 150) -> None:
 
 
 def render_ring(
-    stages: Sequence[tuple[int, np.ndarray, np.ndarray]], data: np.ndarray, png: Path, gif: Path,
+    stages: Sequence[tuple[int, np.ndarray, np.ndarray]],
+    data: np.ndarray,
+    png: Path,
+    gif: Path,
     d_fn_grid: tuple[np.ndarray, np.ndarray],
 ) -> None:
     """ring8 at stages: D(x) heat map (blue low, red high), data (black) and G samples (green)."""
@@ -103,8 +116,14 @@ def render_ring(
     xx, yy = d_fn_grid
 
     def draw(ax, step: int, d_map: np.ndarray, fake: np.ndarray) -> None:
-        ax.imshow(d_map, extent=(xx.min(), xx.max(), yy.min(), yy.max()), origin="lower",
-                  cmap="coolwarm", vmin=0, vmax=1)
+        ax.imshow(
+            d_map,
+            extent=(xx.min(), xx.max(), yy.min(), yy.max()),
+            origin="lower",
+            cmap="coolwarm",
+            vmin=0,
+            vmax=1,
+        )
         ax.scatter(data[:, 0], data[:, 1], s=1, c="k", alpha=0.4)
         ax.scatter(fake[:, 0], fake[:, 1], s=1, c="g", alpha=0.5)
         ax.set_xlim(xx.min(), xx.max())
@@ -120,15 +139,18 @@ def render_ring(
     fig.tight_layout()
     fig.savefig(png, dpi=90)
     plt.close(fig)
-    frames = []
-    for step, d_map, fake in stages:
+
+    def frame(stage: tuple[int, np.ndarray, np.ndarray]):
         f, ax = plt.subplots(figsize=(4, 4))
-        draw(ax, step, d_map, fake)
-        frames.append(f)
-    save_gif(frames, gif)
+        draw(ax, *stage)
+        return f
+
+    save_gif(stages, frame, gif)
 
 
-def ring_stages(trainer, steps: int, every: int, span: float = 1.5) -> tuple[list, tuple[np.ndarray, np.ndarray]]:
+def ring_stages(
+    trainer, steps: int, every: int, span: float = 1.5
+) -> tuple[list, tuple[np.ndarray, np.ndarray]]:
     """Train a gankit Trainer on ring8 for `steps`, recording D's heat map and G's samples every `every`."""
     axis = np.linspace(-span, span, 120)
     xx, yy = np.meshgrid(axis, axis)
@@ -147,5 +169,3 @@ def ring_stages(trainer, steps: int, every: int, span: float = 1.5) -> tuple[lis
         if step < steps:
             trainer.train_step()
     return stages, (xx, yy)
-
-

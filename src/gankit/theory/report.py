@@ -40,12 +40,29 @@ def run_theory(out: Path, quick: bool = False, seed: int = 0) -> TheoryReport:
         Check("Figure 1: JSD(p_data‖p_g) at the end (histogram, 100k)", 0.0, run.final_jsd, 0.01),
         Check("Figure 1: max |D(x) − 1/2| on p_data's 99% mass", 0.0, run.final_d_max_dev, 0.05),
     ]
-    figures = [out / "saturation.png", out / "figure1.png", out / "figure1.gif", out / "ring8.png", out / "ring8.gif"]
+    figures = [
+        out / "saturation.png",
+        out / "figure1.png",
+        out / "figure1.gif",
+        out / "ring8.png",
+        out / "ring8.gif",
+    ]
     plot_saturation(figures[0])
     render_figure1(run, figures[1], figures[2])
     ring_steps = 400 if quick else 3000
-    config = TrainConfig(dataset="ring8", model="toy-mlp", noise="normal", noise_dim=2, batch_size=256,
-                         lr_g=1e-3, lr_d=1e-3, steps=ring_steps, seed=seed, device="cpu", out=str(out / "ring8-run"))
+    config = TrainConfig(
+        dataset="ring8",
+        model="toy-mlp",
+        noise="normal",
+        noise_dim=2,
+        batch_size=256,
+        lr_g=1e-3,
+        lr_d=1e-3,
+        steps=ring_steps,
+        seed=seed,
+        device="cpu",
+        out=str(out / "ring8-run"),
+    )
     from gankit.train import Trainer
 
     trainer = Trainer(config, progress=False)
@@ -55,12 +72,21 @@ def run_theory(out: Path, quick: bool = False, seed: int = 0) -> TheoryReport:
 
 
 def format_report(report: TheoryReport) -> str:
-    curve = ", ".join(f"{step}:{value:.4f}" for step, value in report.jsd_curve[:: max(1, len(report.jsd_curve) // 10)])
+    curve = ", ".join(
+        f"{step}:{value:.4f}" for step, value in report.jsd_curve[:: max(1, len(report.jsd_curve) // 10)]
+    )
     failed = [r.name for r in report.rows if not r.passed]
-    lines = [format_table(report.rows), "", f"Figure 1 JSD over training (step:nats): {curve}",
-             "figures: " + ", ".join(str(p) for p in report.figures)]
-    lines.append(f"{len(report.rows) - len(failed)} passed, {len(failed)} failed" if failed else
-                 f"all {len(report.rows)} checks passed")
+    lines = [
+        format_table(report.rows),
+        "",
+        f"Figure 1 JSD over training (step:nats): {curve}",
+        "figures: " + ", ".join(str(p) for p in report.figures),
+    ]
+    lines.append(
+        f"{len(report.rows) - len(failed)} passed, {len(failed)} failed"
+        if failed
+        else f"all {len(report.rows)} checks passed"
+    )
     return "\n".join(lines)
 
 
