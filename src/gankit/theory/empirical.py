@@ -118,17 +118,18 @@ class Figure1Run:
 def train_figure1(
     mean: float = 4.0,
     std: float = 0.5,
-    steps: int = 3000,
+    steps: int = 6000,
     k: int = 5,
     batch: int = 1024,
     hidden: int = 32,
     seed: int = 0,
-    snapshot_every: int = 75,
+    snapshot_every: int = 150,
+    lr_decay: float = 0.3,
 ) -> Figure1Run:
     """The paper's Figure 1 setting: z ~ U[-1, 1] mapped by G onto N(mean, std^2) while D flattens.
 
     Algorithm 1 with k D steps per G step and the non-saturating G loss; learning
-    rates decay 100x over the run. D sees (x - mean)/std.
+    rates decay geometrically to `lr_decay` times their start. D sees (x - mean)/std.
     """
     torch.manual_seed(seed)
     rng = torch.Generator().manual_seed(seed)
@@ -153,7 +154,7 @@ def train_figure1(
         if step == steps:
             break
         for opt in (opt_g, opt_d):
-            _decayed(opt, 1e-3, step / steps)
+            _decayed(opt, 1e-3, step / steps, lr_decay)
         for _ in range(k):
             real = mean + std * torch.randn(batch, 1, generator=rng)
             with torch.no_grad():

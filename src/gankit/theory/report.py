@@ -35,7 +35,7 @@ def run_theory(out: Path, quick: bool = False, seed: int = 0) -> TheoryReport:
         Check("neural D vs D*: max |D − D*| (central 99%)", 0.0, fit.max_abs_error, 0.05),
         Check("neural D: sample V(D,G) vs −log4 + 2·JSD", fit.c_of_g, fit.v_estimate, 0.02),
     ]
-    run = train_figure1(steps=600 if quick else 3000, snapshot_every=60 if quick else 75, seed=seed)
+    run = train_figure1(steps=600 if quick else 6000, snapshot_every=60 if quick else 150, seed=seed)
     rows += [
         Check("Figure 1: JSD(p_data‖p_g) at the end (histogram, 100k)", 0.0, run.final_jsd, 0.01),
         Check("Figure 1: max |D(x) − 1/2| on p_data's 99% mass", 0.0, run.final_d_max_dev, 0.05),
