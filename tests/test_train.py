@@ -149,3 +149,30 @@ def test_epochs_resolve_to_steps(tmp_path):
 def test_config_errors(tmp_path, changes, message):
     with pytest.raises(GankitError, match=message):
         Trainer(_config(tmp_path, **changes), progress=False)
+
+
+def test_ctrl_c_writes_a_checkpoint_then_resume_finishes(tmp_path):
+    import os
+    import signal
+
+    from gankit.checkpoint import load_checkpoint
+    from gankit.train import TrainingInterrupted
+
+    trainer = Trainer(_config(tmp_path, steps=6, checkpoint_every=100, sample_every=100), progress=False)
+    original = trainer.train_step
+
+    def step_then_interrupt():
+        stats = original()
+        if trainer.step == 1:  # the step in progress is the second one
+            os.kill(os.getpid(), signal.SIGINT)
+        return stats
+
+    trainer.train_step = step_then_interrupt
+    with pytest.raises(TrainingInterrupted, match="interrupted at step 2"):
+        trainer.fit()
+    assert load_checkpoint(tmp_path / "run" / "checkpoint")["step"] == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
+    resumed = resume(tmp_path / "run", {}, progress=False)
+    assert resumed.step == 2
+    resumed.fit()
+    assert resumed.step == 6
