@@ -104,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     sample.add_argument("--device", default="cpu", help="device to sample on (default: cpu)")
 
+    evaluate = sub.add_parser("eval", help="score a trained generator; writes RUN_DIR/eval.json")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
+    evaluate.add_argument("--metrics", default=None, help="comma-separated names (default: all that apply)")
+    evaluate.add_argument("--n", type=int, default=None, help="generator samples (default: per metric)")
+    evaluate.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+
     theory = sub.add_parser("theory", help="check the theory of Goodfellow et al. 2014 and draw its figures")
     theory.add_argument(
         "--out", default="runs/theory", help="directory for the figures (default: runs/theory)"
@@ -123,6 +129,17 @@ def _cmd_theory(args: argparse.Namespace) -> int:
     report = run_theory(Path(args.out), quick=args.quick, seed=args.seed)
     print(format_report(report))
     return 0 if report.passed else 1
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from gankit.metrics import evaluate_run
+
+    if args.n is not None and args.n < 1:
+        raise GankitError(f"--n must be >= 1, got {args.n}")
+    names = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    report = evaluate_run(args.run_dir, names, args.n, args.seed)
+    print(json.dumps(report["metrics"], indent=2))
+    return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -173,7 +190,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _cmd_train, "sample": _cmd_sample, "theory": _cmd_theory}[args.command](args)
+        return {"train": _cmd_train, "sample": _cmd_sample, "theory": _cmd_theory, "eval": _cmd_eval}[
+            args.command
+        ](args)
     except GankitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
