@@ -125,3 +125,87 @@ def test_parzen_eval_on_image_run(tmp_path):
     assert parzen["settings"]["centres"] == 300
     # real training images explain held-out digits better than an untrained generator does
     assert parzen["real_centres"]["log_likelihood"] > parzen["log_likelihood"]
+
+
+def test_frechet_distance_laws():
+    from gankit.metrics.features import frechet_distance
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4000, 5))
+    assert frechet_distance(x, x) == pytest.approx(0.0, abs=1e-8)
+    # Gaussians with diagonal covariances: |mu_a - mu_b|^2 + sum (s_a - s_b)^2
+    sa, sb, shift = np.array([1.0, 2, 3, 1, 1]), np.array([2.0, 1, 3, 0.5, 1]), np.array([1.0, 0, 0, 2, 0])
+    a = rng.normal(size=(200_000, 5)) * sa
+    b = rng.normal(size=(200_000, 5)) * sb + shift
+    expected = (shift**2).sum() + ((sa - sb) ** 2).sum()
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=0.02)
+    singular = np.concatenate([x, np.zeros((4000, 3))], axis=1)  # dead features: singular covariance
+    assert frechet_distance(singular, singular) == pytest.approx(0.0, abs=1e-8)
+
+
+def test_precision_recall_self_and_disjoint():
+    from gankit.metrics.features import precision_recall
+
+    gen = torch.Generator().manual_seed(0)
+    real = torch.randn(500, 8, generator=gen)
+    assert precision_recall(real, real.clone()) == (1.0, 1.0)
+    assert precision_recall(real, real + 100.0) == (0.0, 0.0)
+    precision, recall = precision_recall(real, 0.1 * torch.randn(500, 8, generator=gen))  # collapsed fakes
+    assert precision > 0.9 and recall < 0.2
+
+
+def test_inception_score_and_coverage():
+    from gankit.metrics.features import class_coverage, inception_score
+
+    one_hot = torch.eye(10).repeat(30, 1)  # confident and balanced: IS = number of classes
+    assert inception_score(one_hot) == pytest.approx(10.0)
+    assert inception_score(torch.full((50, 10), 0.1)) == pytest.approx(1.0)
+    collapsed = torch.eye(10)[torch.tensor([3] * 90 + [7] * 10)]
+    coverage = class_coverage(collapsed)
+    assert coverage["classes_seen"] == 2 and coverage["histogram"][3] == 90
+    assert coverage["kl_to_uniform"] == pytest.approx(
+        math.log(10) + 0.9 * math.log(0.9) + 0.1 * math.log(0.1)
+    )
+    assert class_coverage(one_hot)["kl_to_uniform"] == pytest.approx(0.0)
+
+
+def test_classifier_metric_on_digits(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    out = tmp_path / "digits"
+    assert (
+        main(
+            [
+                "train",
+                "--dataset",
+                "digits",
+                "--model",
+                "mlp",
+                "--steps",
+                "2",
+                "--batch-size",
+                "16",
+                "--out",
+                str(out),
+                "--no-progress",
+                "--noise-dim",
+                "8",
+            ]
+        )
+        == 0
+    )
+    assert main(["eval", str(out), "--metrics", "classifier", "--n", "400"]) == 0
+    result = json.loads((out / "eval.json").read_text())["metrics"]["classifier"]
+    assert result["settings"]["classifier"]["test_accuracy"] > 0.9
+    assert result["inception_score_real"] > result["inception_score"]  # untrained G: worse than data
+    assert result["frechet_distance"] > 0 and 0 <= result["precision"] <= 1
+    cached = list((tmp_path / "cache" / "gankit" / "classifiers").glob("*.safetensors"))
+    assert len(cached) == 1
+    assert main(["eval", str(out), "--metrics", "classifier", "--n", "400"]) == 0  # reuses the cache
+    assert len(list(cached[0].parent.glob("*.safetensors"))) == 1
+
+
+def test_mnist_5k_classifier_reaches_97_percent():
+    from gankit.metrics.classifier import train_classifier
+
+    _, accuracy = train_classifier(load_dataset("mnist-5k"))
+    assert accuracy >= 0.97

@@ -95,7 +95,59 @@ def _modes(ctx: EvalContext) -> dict[str, Any]:
     }
 
 
+def _has_labels(data: Dataset) -> bool:
+    return isinstance(data, ImageData) and "train" in data.labels and "test" in data.labels
+
+
+@torch.no_grad()
+def _classify(model: torch.nn.Module, images: Tensor, batch: int = 1000) -> tuple[Tensor, Tensor]:
+    """(penultimate features, class probabilities) for images in [0, 1]."""
+    feats, probs = [], []
+    for start in range(0, len(images), batch):
+        f = model.features(images[start : start + batch].float())
+        feats.append(f)
+        probs.append(torch.softmax(model.head(f), dim=1))
+    return torch.cat(feats), torch.cat(probs)
+
+
+def _classifier_metrics(ctx: EvalContext) -> dict[str, Any]:
+    from gankit.metrics.classifier import load_or_train_classifier
+    from gankit.metrics.features import class_coverage, frechet_distance, inception_score, precision_recall
+
+    data = ctx.dataset
+    assert isinstance(data, ImageData)
+    model, meta = load_or_train_classifier(data)
+    fake = _unit_images(ctx.samples(10_000), ctx.info.output)
+    real = scale_images(data.splits["test"], "sigmoid")
+    fake_feats, fake_probs = _classify(model, fake)
+    real_feats, real_probs = _classify(model, real)
+    m = min(len(fake_feats), len(real_feats))
+    precision, recall = precision_recall(real_feats[:m], fake_feats[:m], k=3)
+    return {
+        "settings": {
+            "classifier": meta,
+            "generated": len(fake),
+            "real_split": "test",
+            "real": len(real),
+            "precision_recall": {"k": 3, "samples_each": m, "distance": "squared euclidean"},
+        },
+        "frechet_distance": frechet_distance(fake_feats.numpy(), real_feats.numpy()),
+        "inception_score": inception_score(fake_probs),
+        "inception_score_real": inception_score(real_probs),
+        "class_coverage": class_coverage(fake_probs),
+        "precision": precision,
+        "recall": recall,
+    }
+
+
 METRICS: dict[str, Metric] = {
+    "classifier": Metric(
+        "classifier",
+        "1",
+        _has_labels,
+        _classifier_metrics,
+        "Fréchet distance, IS analogue, class coverage, precision/recall on a gankit CNN",
+    ),
     "parzen": Metric(
         "parzen",
         "1",
