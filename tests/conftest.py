@@ -17,3 +17,13 @@ def tiny_images() -> ImageData:
     d2 = (yy - centers[:, 0, None, None]) ** 2 + (xx - centers[:, 1, None, None]) ** 2
     images = (255 * torch.exp(-d2 / 18)).round().to(torch.uint8).unsqueeze(1)  # (64, 1, 28, 28)
     return ImageData(name="blobs", splits={"train": images, "test": images[:16]})
+
+
+def train_tiny_run(out, *extra: str):
+    """Train a 3-step mlp on `digits` through the CLI into `out`; returns `out`."""
+    from gankit.cli import main
+
+    args = ["train", "--dataset", "digits", "--model", "mlp", "--steps", "3", "--batch-size", "16",
+            "--out", str(out), "--device", "cpu", "--no-progress", "--noise-dim", "8", *extra]  # fmt: skip
+    assert main(args) == 0
+    return out

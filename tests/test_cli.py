@@ -5,31 +5,11 @@ import pytest
 from PIL import Image
 
 from gankit.cli import main
+from tests.conftest import train_tiny_run
 
 
 def _train(tmp_path, *extra):
-    out = tmp_path / "run"
-    args = [
-        "train",
-        "--dataset",
-        "digits",
-        "--model",
-        "mlp",
-        "--steps",
-        "3",
-        "--batch-size",
-        "16",
-        "--out",
-        str(out),
-        "--device",
-        "cpu",
-        "--no-progress",
-        "--noise-dim",
-        "8",
-        *extra,
-    ]
-    assert main(args) == 0
-    return out
+    return train_tiny_run(tmp_path / "run", *extra)
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from gankit.cli import main
 from gankit.data import load_dataset
 from gankit.metrics.modes import mode_metrics
 from gankit.metrics.parzen import parzen_estimate, parzen_log_likelihood
+from tests.conftest import train_tiny_run
 
 
 def _numpy_parzen(centres: np.ndarray, x: np.ndarray, sigma: float) -> np.ndarray:
@@ -99,27 +100,7 @@ def test_eval_cli_writes_eval_json(tmp_path, capsys):
 
 def test_parzen_eval_on_image_run(tmp_path):
     out = tmp_path / "digits"
-    assert (
-        main(
-            [
-                "train",
-                "--dataset",
-                "digits",
-                "--model",
-                "mlp",
-                "--steps",
-                "2",
-                "--batch-size",
-                "16",
-                "--out",
-                str(out),
-                "--no-progress",
-                "--noise-dim",
-                "8",
-            ]
-        )
-        == 0
-    )
+    train_tiny_run(out)
     assert main(["eval", str(out), "--metrics", "parzen", "--n", "300"]) == 0
     parzen = json.loads((out / "eval.json").read_text())["metrics"]["parzen"]
     assert parzen["settings"]["centres"] == 300
@@ -172,27 +153,7 @@ def test_inception_score_and_coverage():
 def test_classifier_metric_on_digits(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     out = tmp_path / "digits"
-    assert (
-        main(
-            [
-                "train",
-                "--dataset",
-                "digits",
-                "--model",
-                "mlp",
-                "--steps",
-                "2",
-                "--batch-size",
-                "16",
-                "--out",
-                str(out),
-                "--no-progress",
-                "--noise-dim",
-                "8",
-            ]
-        )
-        == 0
-    )
+    train_tiny_run(out)
     assert main(["eval", str(out), "--metrics", "classifier", "--n", "400"]) == 0
     result = json.loads((out / "eval.json").read_text())["metrics"]["classifier"]
     assert result["settings"]["classifier"]["test_accuracy"] > 0.9
