@@ -20,7 +20,7 @@ def tiny_images() -> ImageData:
 
 
 def train_tiny_run(out, *extra: str):
-    """Train a 3-step mlp on `digits` through the CLI into `out`; returns `out`."""
+    """Train a 3-step mlp on `digits` through the CLI into `out` (later `extra` flags win)."""
     from gankit.cli import main
 
     args = ["train", "--dataset", "digits", "--model", "mlp", "--steps", "3", "--batch-size", "16",

@@ -104,23 +104,7 @@ def test_train_outputs_and_sample_formats(tmp_path):
 
 def test_sample_vector_dataset(tmp_path):
     out = tmp_path / "ring"
-    assert (
-        main(
-            [
-                "train",
-                "--dataset",
-                "ring8",
-                "--model",
-                "toy-mlp",
-                "--steps",
-                "2",
-                "--out",
-                str(out),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    train_tiny_run(out, "--dataset", "ring8", "--model", "toy-mlp", "--steps", "2")
     assert main(["sample", str(out), "--n", "7", "--out", str(tmp_path / "p.npz")]) == 0
     samples = np.load(tmp_path / "p.npz")["samples"]
     assert samples.shape == (7, 2) and samples.dtype == np.float32

@@ -70,23 +70,7 @@ def test_mode_metrics_on_true_mixture_and_collapsed_generator():
 
 def test_eval_cli_writes_eval_json(tmp_path, capsys):
     out = tmp_path / "ring"
-    assert (
-        main(
-            [
-                "train",
-                "--dataset",
-                "ring8",
-                "--model",
-                "toy-mlp",
-                "--steps",
-                "3",
-                "--out",
-                str(out),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    train_tiny_run(out, "--dataset", "ring8", "--model", "toy-mlp", "--steps", "3")
     assert main(["eval", str(out), "--n", "500"]) == 0
     report = json.loads((out / "eval.json").read_text())
     modes = report["metrics"]["modes"]
