@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -90,7 +89,3 @@ def get_loss(name: str) -> GANLoss:
     except KeyError:
         raise GankitError(f"unknown loss {name!r}; choose one of: {', '.join(LOSSES)}") from None
 
-
-def d_outputs(logits: Tensor) -> Tensor:
-    """Mean D output sigmoid(l), the probability D assigns to 'real'."""
-    return torch.sigmoid(logits).mean()
