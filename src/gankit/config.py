@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, fields
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from gankit.errors import GankitError
+
+if TYPE_CHECKING:
+    from gankit.data.base import DataOptions
 
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -68,6 +72,21 @@ class TrainConfig:
         if unknown:
             raise GankitError(f"unknown config field(s): {', '.join(unknown)}")
         return cls(**data)
+
+    @classmethod
+    def load(cls, path: str | Path) -> TrainConfig:
+        """Read a run's `config.json` (which also records the gankit version that wrote it)."""
+        from gankit.io import read_json
+
+        return cls.from_dict({k: v for k, v in read_json(path).items() if k != "gankit_version"})
+
+    def data_options(self) -> DataOptions:
+        """The dataset settings of this config."""
+        from gankit.data.base import DataOptions
+
+        return DataOptions(
+            self.image_size, self.channels, self.data_dir, self.gaussian_mean, self.gaussian_std
+        )
 
     def validated(self) -> TrainConfig:
         """Check every field and fill in defaults that depend on others (learning rates)."""

@@ -88,4 +88,3 @@ def get_loss(name: str) -> GANLoss:
         return LOSSES[name]
     except KeyError:
         raise GankitError(f"unknown loss {name!r}; choose one of: {', '.join(LOSSES)}") from None
-

@@ -13,10 +13,10 @@ from torch import Tensor, nn
 from gankit import __version__
 from gankit.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from gankit.config import TrainConfig, config_differences
-from gankit.data import DataOptions, Dataset, ImageData, load_dataset, to_uint8
+from gankit.data import Dataset, ImageData, load_dataset, to_uint8
 from gankit.data.batches import SyntheticBatches, TensorBatches
 from gankit.errors import GankitError
-from gankit.io import atomic_write_json, read_json
+from gankit.io import atomic_write_json
 from gankit.logger import JsonlLogger
 from gankit.losses import get_loss, value_function
 from gankit.models import build_models, check_compatible, get_model
@@ -69,10 +69,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, dataset: Dataset | None = None, progress: bool = True) -> None:
         config = config.validated()
         self.device = resolve_device(config.device)
-        options = DataOptions(
-            config.image_size, config.channels, config.data_dir, config.gaussian_mean, config.gaussian_std
-        )
-        self.dataset = dataset if dataset is not None else load_dataset(config.dataset, options)
+        self.dataset = dataset if dataset is not None else load_dataset(config.dataset, config.data_options())
         check_compatible(config.model, self.dataset.kind, self.dataset.shape, config.dataset)
         self.config = resolve_steps(config, self.dataset)
         self.run_dir = Path(config.out)
@@ -257,8 +254,7 @@ def resume(run_dir: str | Path, overrides: dict[str, Any], progress: bool = True
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise GankitError(f"cannot resume: {run_dir} has no config.json")
-    saved_dict = {k: v for k, v in read_json(run_dir / "config.json").items() if k != "gankit_version"}
-    saved = TrainConfig.from_dict(saved_dict)
+    saved = TrainConfig.load(run_dir / "config.json")
     requested = dataclasses.replace(saved, **overrides)
     if "epochs" in overrides and "steps" not in overrides:
         requested = dataclasses.replace(requested, steps=None)

@@ -17,7 +17,8 @@ import torch
 from torch import Tensor
 
 from gankit import __version__
-from gankit.data import DataOptions, Dataset, ImageData, ToyData, load_dataset, scale_images, to_uint8
+from gankit.config import TrainConfig
+from gankit.data import Dataset, ImageData, ToyData, load_dataset, scale_images, to_uint8
 from gankit.errors import GankitError
 from gankit.io import atomic_write_json, read_json
 from gankit.metrics.modes import mode_metrics
@@ -170,30 +171,23 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """Score the generator of `run_dir` with `metrics` (default: all that apply) into eval.json."""
     run_dir = Path(run_dir)
-    config = read_json(run_dir / "config.json")
+    config = TrainConfig.load(run_dir / "config.json")
     generator, info = load_generator(run_dir)
-    options = DataOptions(
-        config.get("image_size"),
-        config.get("channels"),
-        config.get("data_dir"),
-        config.get("gaussian_mean", 4.0),
-        config.get("gaussian_std", 0.5),
-    )
-    dataset = load_dataset(config["dataset"], options)
+    dataset = load_dataset(config.dataset, config.data_options())
     unknown = [m for m in metrics or [] if m not in METRICS]
     if unknown:
         raise GankitError(f"unknown metric(s) {', '.join(unknown)}; choose from: {', '.join(METRICS)}")
     names = metrics or [m for m, spec in METRICS.items() if spec.applies(dataset)]
     for name in names:
         if not METRICS[name].applies(dataset):
-            raise GankitError(f"metric {name} does not apply to dataset {config['dataset']}")
+            raise GankitError(f"metric {name} does not apply to dataset {config.dataset}")
     ctx = EvalContext(generator, info, dataset, seed, n)
     path = run_dir / "eval.json"
     report = read_json(path) if path.is_file() else {"metrics": {}}
     report.update(
         {
             "run": str(run_dir),
-            "dataset": config["dataset"],
+            "dataset": config.dataset,
             "generator_step": info.step,
             "gankit_version": __version__,
             "torch_version": torch.__version__,
