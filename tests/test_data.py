@@ -180,3 +180,30 @@ def test_fashion_mnist_from_debian_package():
     assert isinstance(data, ImageData)
     assert [len(data.splits[s]) for s in ("train", "validation", "test")] == [60000, 10000, 10000]
     assert torch.bincount(data.labels["test"]).tolist() == [1000] * 10
+
+
+def test_stacked_mnist_channels_carry_their_digit():
+    from gankit.data.base import ImageData
+    from gankit.data.stacked import channel_digits, stack_digits
+
+    labels = torch.arange(100) % 10
+    images = (
+        (labels * 20).to(torch.uint8).view(-1, 1, 1, 1).expand(-1, 1, 4, 4).contiguous()
+    )  # value = 20*digit
+    source = ImageData("src", {"train": images, "test": images[:30]}, {"train": labels, "test": labels[:30]})
+    stacked = stack_digits(source, train_size=500, seed=1)
+    assert stacked.splits["train"].shape == (500, 3, 4, 4) and stacked.splits["test"].shape == (30, 3, 4, 4)
+    for split in ("train", "test"):
+        digits = channel_digits(stacked.labels[split])  # (n, 3)
+        assert torch.equal(stacked.splits[split][:, :, 0, 0].long(), digits * 20)
+    assert len(set(stacked.labels["train"].tolist())) > 300  # independent channels: many of 1,000 modes
+    again = stack_digits(source, train_size=500, seed=1)
+    assert torch.equal(again.splits["train"], stacked.splits["train"])
+
+
+def test_stacked_mnist_by_name_and_errors():
+    data = load_dataset("stacked-mnist", DataOptions(stack_source="digits", stack_size=300))
+    assert data.shape == (3, 8, 8) and len(data.splits["train"]) == 300
+    assert int(data.labels["train"].max()) < 1000
+    with pytest.raises(GankitError, match="stack-source"):
+        load_dataset("stacked-mnist", DataOptions(stack_source="ring8"))

@@ -105,7 +105,50 @@ def test_frechet_distance_laws():
     expected = (shift**2).sum() + ((sa - sb) ** 2).sum()
     assert frechet_distance(a, b) == pytest.approx(expected, rel=0.02)
     singular = np.concatenate([x, np.zeros((4000, 3))], axis=1)  # dead features: singular covariance
-    assert frechet_distance(singular, singular) == pytest.approx(0.0, abs=1e-8)
+    assert frechet_distance(singular, singular) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_frechet_distance_matches_an_independent_transcription():
+    """gankit's FD (torchmetrics' code) against the formula written out with scipy's sqrtm."""
+    from scipy import linalg
+
+    from gankit.metrics.features import frechet_distance
+
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(3000, 16)) @ rng.normal(size=(16, 16))
+    b = rng.normal(size=(2500, 16)) @ rng.normal(size=(16, 16)) + 0.5
+    mu_a, mu_b, cov_a, cov_b = a.mean(0), b.mean(0), np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = linalg.sqrtm(cov_a @ cov_b).real
+    expected = ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a + cov_b - 2 * root)
+    assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(ValueError, match="feature sets"):
+        frechet_distance(a, b[:, :8])
+
+
+def test_classifier_fd_equals_torchmetrics_fid_with_the_classifier_as_feature_extractor():
+    """torchmetrics' FrechetInceptionDistance, given gankit's CNN as its network, scores the same."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    from gankit.metrics import _classify
+    from gankit.metrics.classifier import SmallCNN
+    from gankit.metrics.features import frechet_distance
+
+    torch.manual_seed(0)
+    model = SmallCNN((1, 8, 8)).eval()
+    gen = torch.Generator().manual_seed(0)
+    real, fake = torch.rand(300, 1, 8, 8, generator=gen), torch.rand(300, 1, 8, 8, generator=gen) ** 2
+
+    class Features(torch.nn.Module):
+        num_features = 128
+
+        def forward(self, x):
+            return model.features(x)
+
+    reference = FrechetInceptionDistance(feature=Features())
+    reference.update(real, real=True)
+    reference.update(fake, real=False)
+    ours = frechet_distance(_classify(model, fake)[0], _classify(model, real)[0])
+    assert ours == pytest.approx(float(reference.compute()), rel=1e-4)
 
 
 def test_precision_recall_self_and_disjoint():
@@ -154,3 +197,109 @@ def test_mnist_5k_classifier_reaches_97_percent():
 
     _, accuracy = train_classifier(load_dataset("mnist-5k"))
     assert accuracy >= 0.97
+
+
+class _ConstantGenerator(torch.nn.Module):
+    """A collapsed generator: every noise vector gives the same image."""
+
+    def __init__(self, image: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("image", image)
+
+    def forward(self, z):
+        return self.image.expand(len(z), *self.image.shape)
+
+
+def test_stacked_modes_collapsed_generator_and_real_ceiling(tmp_path, monkeypatch):
+    from gankit.data import DataOptions
+    from gankit.metrics import evaluate_generator
+    from gankit.sample import GeneratorInfo
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    options = DataOptions(stack_source="digits", stack_size=5000)
+    data = load_dataset("stacked-mnist", options)
+    image = data.tensor("train", "tanh")[0]
+    info = GeneratorInfo("const", (3, 8, 8), "uniform", 4, "tanh", "image", "stacked-mnist", 0)
+    result = evaluate_generator(
+        _ConstantGenerator(image), info, data, ["stacked-modes"], n=2000, data_options=options
+    )["stacked-modes"]
+    assert result["modes_covered"] == 1
+    assert result["kl_to_uniform"] == pytest.approx(math.log(1000))
+    real = result["real"]
+    assert real["triple_accuracy"] > 0.75  # three digits right at once: about accuracy ** 3
+    assert real["modes_covered"] > 950  # 5,000 real images over 1,000 modes: 1000 (1 - e^-5) = 993
+    assert real["kl_to_uniform"] < 0.5
+
+
+def test_stacked_mnist_cli_run_and_eval(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    out = train_tiny_run(tmp_path / "stacked", "--dataset", "stacked-mnist", "--stack-source", "digits",
+                         "--stack-size", "500")  # fmt: skip
+    assert main(["eval", str(out), "--n", "300"]) == 0  # default metrics: parzen and stacked-modes
+    metrics = json.loads((out / "eval.json").read_text())["metrics"]
+    assert set(metrics) == {"parzen", "stacked-modes"}
+    assert 1 <= metrics["stacked-modes"]["modes_covered"] <= 300
+    assert metrics["stacked-modes"]["settings"]["generated"] == 300
+
+
+def test_inception_metrics_without_weights_say_so(tmp_path, monkeypatch, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_fidelity(name, *args, **kwargs):
+        if name.startswith("torch_fidelity"):
+            raise ModuleNotFoundError("No module named 'torch_fidelity'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_fidelity)
+    monkeypatch.setattr("torchmetrics.image.fid._TORCH_FIDELITY_AVAILABLE", False)
+    out = train_tiny_run(tmp_path / "digits")
+    assert main(["eval", str(out), "--metrics", "inception", "--n", "20"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "torch-fidelity" in err[0] and "gankit[inception]" in err[0]
+
+
+def test_inception_weights_that_fail_to_download_say_so(monkeypatch):
+    from gankit.errors import GankitError
+    from gankit.metrics import inception
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr("torchmetrics.image.fid.FrechetInceptionDistance", offline)
+    with pytest.raises(GankitError, match="could not load the Inception-v3 weights"):
+        inception.inception_metrics(
+            torch.zeros(4, 1, 8, 8, dtype=torch.uint8), torch.zeros(4, 1, 8, 8, dtype=torch.uint8)
+        )
+
+
+def test_eval_every_logs_metrics_and_writes_eval_json(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    out = train_tiny_run(tmp_path / "ring", "--dataset", "ring8", "--model", "toy-mlp", "--steps", "6",
+                         "--eval-every", "2", "--eval-metrics", "modes", "--eval-n", "500")  # fmt: skip
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in records if "eval/modes/modes_captured" in r]
+    assert [r["step"] for r in evals] == [2, 4, 6]
+    report = json.loads((out / "eval.json").read_text())
+    assert report["generator_step"] == 6 and report["metrics"]["modes"]["settings"]["samples"] == 500
+    assert report["metrics"]["modes"]["modes_captured"] == evals[-1]["eval/modes/modes_captured"]
+
+
+def test_eval_every_does_not_change_training(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    plain = train_tiny_run(tmp_path / "plain", "--steps", "4")
+    evaluated = train_tiny_run(tmp_path / "eval", "--steps", "4", "--eval-every", "2", "--eval-n", "100")
+    from safetensors.torch import load_file
+
+    a, b = load_file(plain / "generator.safetensors"), load_file(evaluated / "generator.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_eval_every_refuses_metrics_that_do_not_apply(tmp_path, capsys):
+    from gankit.cli import main as cli
+
+    args = ["train", "--dataset", "ring8", "--model", "toy-mlp", "--steps", "2", "--out", str(tmp_path / "r"),
+            "--eval-every", "1", "--eval-metrics", "parzen", "--no-progress"]  # fmt: skip
+    assert cli(args) == 2
+    assert "metric parzen does not apply to dataset ring8" in capsys.readouterr().err

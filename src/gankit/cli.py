@@ -16,7 +16,9 @@ from gankit.config import TrainConfig
 from gankit.errors import GankitError
 
 HELP = {
-    "dataset": "mnist-5k, mnist, fashion-mnist, digits, gaussian-1d, ring8, grid25 or folder:PATH",
+    "dataset": (
+        "mnist-5k, mnist, fashion-mnist, digits, stacked-mnist, gaussian-1d, ring8, grid25 or folder:PATH"
+    ),
     "model": "model name: dcgan, mlp, keras-mnist, toy-mlp",
     "loss": "generator/discriminator loss: non-saturating or minimax",
     "k": "discriminator steps per generator step",
@@ -36,6 +38,8 @@ HELP = {
     "channels": "convert images to 1 (gray) or 3 (RGB) channels",
     "gaussian_mean": "mean of the gaussian-1d data density",
     "gaussian_std": "standard deviation of the gaussian-1d data density",
+    "stack_source": "stacked-mnist: the one-channel labelled set whose digits are stacked",
+    "stack_size": "stacked-mnist: images in the train split",
     "seed": "random seed",
     "device": "auto (cuda, then mps, then cpu), cpu, cuda or mps",
     "deterministic": "use deterministic algorithms (exact resume on CPU)",
@@ -44,6 +48,9 @@ HELP = {
     "sample_every": "write a sample grid every N steps",
     "checkpoint_every": "write a checkpoint every N steps",
     "log_every": "append to metrics.jsonl every N steps",
+    "eval_every": "evaluate the generator every N steps into metrics.jsonl (eval.json at the end)",
+    "eval_metrics": "comma-separated metrics for --eval-every (default: all that apply)",
+    "eval_n": "generated samples per metric during training (default: each metric's own)",
 }
 
 
@@ -137,8 +144,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.n is not None and args.n < 1:
         raise GankitError(f"--n must be >= 1, got {args.n}")
     names = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    report = evaluate_run(args.run_dir, names, args.n, args.seed)
-    print(json.dumps(report["metrics"], indent=2))
+    results = evaluate_run(args.run_dir, names, args.n, args.seed)
+    print(json.dumps(results, indent=2))
     return 0
 
 

@@ -19,8 +19,10 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 DEFAULT_LR = {"adam": 2e-4, "sgd": 1e-3}
 DEFAULT_STEPS = 1000
 
-# Fields that may change when a run is resumed: the step budget and where it runs.
-RESUMABLE_FIELDS = frozenset({"steps", "epochs", "device", "out", "data_dir"})
+# Fields that may change when a run is resumed: the step budget, where it runs, and evaluation.
+RESUMABLE_FIELDS = frozenset(
+    {"steps", "epochs", "device", "out", "data_dir", "eval_every", "eval_metrics", "eval_n"}
+)
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class TrainConfig:
     channels: int | None = None
     gaussian_mean: float = 4.0
     gaussian_std: float = 0.5
+    stack_source: str = "mnist-5k"
+    stack_size: int = 50_000
     seed: int = 0
     device: str = "auto"
     deterministic: bool = True
@@ -60,6 +64,9 @@ class TrainConfig:
     sample_every: int = 500
     checkpoint_every: int = 500
     log_every: int = 10
+    eval_every: int | None = None
+    eval_metrics: str | None = None
+    eval_n: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -85,7 +92,13 @@ class TrainConfig:
         from gankit.data.base import DataOptions
 
         return DataOptions(
-            self.image_size, self.channels, self.data_dir, self.gaussian_mean, self.gaussian_std
+            self.image_size,
+            self.channels,
+            self.data_dir,
+            self.gaussian_mean,
+            self.gaussian_std,
+            self.stack_source,
+            self.stack_size,
         )
 
     def validated(self) -> TrainConfig:
@@ -96,7 +109,7 @@ class TrainConfig:
         _positive_int("k", self.k)
         _positive_int("batch-size", self.batch_size)
         _positive_int("noise-dim", self.noise_dim)
-        for name in ("sample_every", "checkpoint_every", "log_every"):
+        for name in ("sample_every", "checkpoint_every", "log_every", "stack_size"):
             _positive_int(name.replace("_", "-"), getattr(self, name))
         if self.steps is not None:
             _positive_int("steps", self.steps)
@@ -106,6 +119,9 @@ class TrainConfig:
             raise GankitError("give --steps or --epochs, not both")
         if self.image_size is not None:
             _positive_int("image-size", self.image_size)
+        for name in ("eval_every", "eval_n"):
+            if getattr(self, name) is not None:
+                _positive_int(name.replace("_", "-"), getattr(self, name))
         if self.channels not in (None, 1, 3):
             raise GankitError(f"--channels must be 1 or 3, got {self.channels}")
         _choice("loss", self.loss, tuple(LOSSES))

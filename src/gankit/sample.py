@@ -80,6 +80,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
 
 
 @torch.no_grad()
+@torch.no_grad()
 def generate(
     generator: nn.Module,
     info: GeneratorInfo,

@@ -89,6 +89,16 @@ class Trainer:
         n_fixed = 64 if self.dataset.kind == "image" else 2000
         self.fixed_noise = sample_noise(config.noise, n_fixed, config.noise_dim, fixed).to(self.device)
         self.step, self.elapsed = 0, 0.0
+        self.eval_metrics = self._eval_metrics()
+
+    def _eval_metrics(self) -> list[str]:
+        """The metrics `--eval-every` runs, checked against the dataset before training starts."""
+        if self.config.eval_every is None:
+            return []
+        from gankit.metrics import select_metrics
+
+        names = [m.strip() for m in (self.config.eval_metrics or "").split(",") if m.strip()]
+        return select_metrics(names or None, self.dataset, self.config.dataset)
 
     def _make_batches(self) -> TensorBatches | SyntheticBatches:
         seed = self.config.seed + 3
@@ -187,6 +197,22 @@ class Trainer:
         save_checkpoint(self.run_dir / "checkpoint", self.step, self.state_dict())
 
     # -- outputs ---------------------------------------------------------------------------
+    def evaluate(self) -> dict[str, dict[str, Any]]:
+        """The `--eval-metrics` on the current generator (global RNG and G's mode left unchanged)."""
+        from gankit.metrics import evaluate_generator
+
+        c = self.config
+        return evaluate_generator(
+            self.generator,
+            self.generator_info(),
+            self.dataset,
+            self.eval_metrics,
+            seed=c.seed,
+            n=c.eval_n,
+            data_options=c.data_options(),
+            device=self.device,
+        )
+
     @torch.no_grad()
     def save_samples(self) -> Path:
         """The fixed noise batch through G (eval mode) as samples/step_NNNNNNN.png."""
@@ -229,6 +255,12 @@ class Trainer:
         self.save_samples()
         self.save_checkpoint()
         export_generator(self.generator, self.generator_info(), self.run_dir)
+        if self.eval_metrics:
+            from gankit.metrics import scalar_summary, write_eval_json
+
+            results = self.evaluate()
+            logger.log({"step": self.step, **scalar_summary(results)})
+            write_eval_json(self.run_dir, c.dataset, self.step, results)
         save_loss_curves(logger.records, self.run_dir / "losses.png")
 
     def _after_step(self, stats: dict[str, Tensor], logger: JsonlLogger, bar: Any) -> None:
@@ -243,6 +275,10 @@ class Trainer:
         if step % c.checkpoint_every == 0 and step < c.steps:
             self.save_checkpoint()
             save_loss_curves(logger.records, self.run_dir / "losses.png")
+        if self.eval_metrics and step % c.eval_every == 0 and step < c.steps:
+            from gankit.metrics import scalar_summary
+
+            logger.log({"step": step, **scalar_summary(self.evaluate())})
 
 
 def resume(run_dir: str | Path, overrides: dict[str, Any], progress: bool = True) -> Trainer:

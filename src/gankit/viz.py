@@ -70,6 +70,7 @@ def save_loss_curves(records: Sequence[dict[str, Any]], path: str | Path) -> Non
     """Two panels over steps: loss/d and loss/g; mean D output on real and on fake samples."""
     plt = _figure()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    records = [r for r in records if "loss/d" in r]  # evaluation records have their own keys
     steps = [r["step"] for r in records]
     for key, axis in (("loss/d", top), ("loss/g", top), ("d/real", bottom), ("d/fake", bottom)):
         axis.plot(steps, [r.get(key, float("nan")) for r in records], label=key)

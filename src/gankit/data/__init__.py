@@ -1,7 +1,7 @@
 """Datasets by name. Images come as uint8 tensors, scaled for the generator on access.
 
 `load_dataset(name, options)` knows: mnist-5k (offline default), mnist, fashion-mnist,
-digits, gaussian-1d, ring8, grid25, and folder:PATH.
+digits, stacked-mnist, gaussian-1d, ring8, grid25, and folder:PATH.
 """
 
 from __future__ import annotations
@@ -22,7 +22,16 @@ from gankit.data.base import (
 )
 from gankit.errors import GankitError
 
-DATASETS = ("mnist-5k", "mnist", "fashion-mnist", "digits", "gaussian-1d", "ring8", "grid25")
+DATASETS = (
+    "mnist-5k",
+    "mnist",
+    "fashion-mnist",
+    "digits",
+    "stacked-mnist",
+    "gaussian-1d",
+    "ring8",
+    "grid25",
+)
 
 __all__ = [
     "DATASETS",
@@ -49,6 +58,14 @@ def _load_raw(name: str, options: DataOptions) -> Dataset:
         return mnist.load_idx_dataset(name, options.data_dir)
     if name == "digits":
         return mnist.load_digits()
+    if name == "stacked-mnist":
+        from gankit.data.stacked import STACK_SOURCES, stack_digits
+
+        if options.stack_source not in STACK_SOURCES:
+            raise GankitError(
+                f"unknown --stack-source {options.stack_source!r}; choose one of: {', '.join(STACK_SOURCES)}"
+            )
+        return stack_digits(_load_raw(options.stack_source, options), options.stack_size)
     if name == "gaussian-1d":
         return toy.gaussian_1d(options.gaussian_mean, options.gaussian_std)
     if name == "ring8":

@@ -23,6 +23,8 @@ class DataOptions:
     data_dir: str | None = None
     gaussian_mean: float = 4.0
     gaussian_std: float = 0.5
+    stack_source: str = "mnist-5k"
+    stack_size: int = 50_000
 
 
 def scale_images(images: Tensor, value_range: str) -> Tensor:

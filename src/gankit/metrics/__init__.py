@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from torch import Tensor
 
 from gankit import __version__
 from gankit.config import TrainConfig
-from gankit.data import Dataset, ImageData, ToyData, load_dataset, scale_images, to_uint8
+from gankit.data import DataOptions, Dataset, ImageData, ToyData, load_dataset, scale_images, to_uint8
 from gankit.errors import GankitError
 from gankit.io import atomic_write_json, read_json
 from gankit.metrics.modes import mode_metrics
@@ -28,16 +28,19 @@ from gankit.sample import GeneratorInfo, generate, load_generator
 
 @dataclass
 class EvalContext:
-    """What a metric may use: the generator, the dataset, and a sample budget."""
+    """What a metric may use: the generator (in eval mode), the dataset, and a sample budget."""
 
     generator: torch.nn.Module
     info: GeneratorInfo
     dataset: Dataset
     seed: int
     n: int | None
+    data_options: DataOptions = field(default_factory=DataOptions)
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     def samples(self, default_n: int) -> Tensor:
-        return generate(self.generator, self.info, self.n or default_n, seed=self.seed)
+        """`n` (or the metric's `default_n`) generator samples on the CPU, fixed by `seed`."""
+        return generate(self.generator, self.info, self.n or default_n, seed=self.seed, device=self.device)
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Metric:
     applies: Callable[[Dataset], bool]
     compute: Callable[[EvalContext], dict[str, Any]]
     summary: str
+    default: bool = True  # run when no metrics are named (False: needs optional downloads)
 
 
 def _unit_images(images: Tensor, value_range: str) -> Tensor:
@@ -96,8 +100,13 @@ def _modes(ctx: EvalContext) -> dict[str, Any]:
     }
 
 
+def _is_stacked(data: Dataset) -> bool:
+    return isinstance(data, ImageData) and data.name.startswith("stacked-mnist")
+
+
 def _has_labels(data: Dataset) -> bool:
-    return isinstance(data, ImageData) and "train" in data.labels and "test" in data.labels
+    labelled = isinstance(data, ImageData) and "train" in data.labels and "test" in data.labels
+    return labelled and not _is_stacked(data)
 
 
 @torch.no_grad()
@@ -141,6 +150,47 @@ def _classifier_metrics(ctx: EvalContext) -> dict[str, Any]:
     }
 
 
+def _stacked_modes(ctx: EvalContext) -> dict[str, Any]:
+    from gankit.data.stacked import channel_digits
+    from gankit.metrics.classifier import load_or_train_classifier
+    from gankit.metrics.features import label_coverage
+
+    options = dataclasses.replace(ctx.data_options, channels=None)
+    source = load_dataset(options.stack_source, options)
+    assert isinstance(source, ImageData) and isinstance(ctx.dataset, ImageData)
+    model, meta = load_or_train_classifier(source)
+    fake = _unit_images(ctx.samples(26_000), ctx.info.output)
+    real = scale_images(ctx.dataset.splits["train"][:26_000], "sigmoid")
+
+    def modes(images: Tensor) -> Tensor:
+        digits = [_classify(model, images[:, c : c + 1])[1].argmax(1) for c in range(3)]
+        return digits[0] * 100 + digits[1] * 10 + digits[2]  # (n,) in [0, 1000)
+
+    fake_cov, real_cov = label_coverage(modes(fake), 1000), label_coverage(modes(real), 1000)
+    real_digits = channel_digits(ctx.dataset.labels["train"][:26_000])
+    real_acc = float((modes(real) == real_digits @ torch.tensor([100, 10, 1])).double().mean())
+    return {
+        "settings": {"classifier": meta, "generated": len(fake), "real_split": "train", "real": len(real)},
+        "modes_covered": fake_cov["classes_seen"],
+        "kl_to_uniform": fake_cov["kl_to_uniform"],
+        "real": {
+            "modes_covered": real_cov["classes_seen"],
+            "kl_to_uniform": real_cov["kl_to_uniform"],
+            "triple_accuracy": real_acc,
+        },
+    }
+
+
+def _inception(ctx: EvalContext) -> dict[str, Any]:
+    from gankit.metrics.inception import inception_metrics
+
+    data = ctx.dataset
+    assert isinstance(data, ImageData)
+    fake = to_uint8(ctx.samples(10_000), ctx.info.output)
+    real = data.splits["test"][:10_000]
+    return inception_metrics(fake, real, ctx.device)
+
+
 METRICS: dict[str, Metric] = {
     "classifier": Metric(
         "classifier",
@@ -163,44 +213,117 @@ METRICS: dict[str, Metric] = {
         _modes,
         "modes captured / high-quality samples / KL to uniform (PacGAN)",
     ),
+    "stacked-modes": Metric(
+        "stacked-modes",
+        "1",
+        _is_stacked,
+        _stacked_modes,
+        "Stacked MNIST: modes covered out of 1,000 and KL to uniform (VEEGAN/PacGAN)",
+    ),
+    "inception": Metric(
+        "inception",
+        "1",
+        lambda d: isinstance(d, ImageData),
+        _inception,
+        "FID, KID and IS on Inception-v3 features through torchmetrics (needs its weights)",
+        default=False,
+    ),
 }
 
 
-def evaluate_run(
-    run_dir: str | Path, metrics: list[str] | None = None, n: int | None = None, seed: int = 0
-) -> dict[str, Any]:
-    """Score the generator of `run_dir` with `metrics` (default: all that apply) into eval.json."""
-    run_dir = Path(run_dir)
-    config = TrainConfig.load(run_dir / "config.json")
-    generator, info = load_generator(run_dir)
-    dataset = load_dataset(config.dataset, config.data_options())
-    unknown = [m for m in metrics or [] if m not in METRICS]
+def select_metrics(names: list[str] | None, dataset: Dataset, dataset_name: str) -> list[str]:
+    """The metrics to run: `names` checked against the registry and the dataset, or the defaults."""
+    unknown = [m for m in names or [] if m not in METRICS]
     if unknown:
         raise GankitError(f"unknown metric(s) {', '.join(unknown)}; choose from: {', '.join(METRICS)}")
-    names = metrics or [m for m, spec in METRICS.items() if spec.applies(dataset)]
+    if not names:
+        return [m for m, spec in METRICS.items() if spec.default and spec.applies(dataset)]
     for name in names:
         if not METRICS[name].applies(dataset):
-            raise GankitError(f"metric {name} does not apply to dataset {config.dataset}")
-    ctx = EvalContext(generator, info, dataset, seed, n)
+            raise GankitError(f"metric {name} does not apply to dataset {dataset_name}")
+    return list(names)
+
+
+def evaluate_generator(
+    generator: torch.nn.Module,
+    info: GeneratorInfo,
+    dataset: Dataset,
+    names: list[str],
+    *,
+    seed: int = 0,
+    n: int | None = None,
+    data_options: DataOptions | None = None,
+    device: torch.device | str = "cpu",
+) -> dict[str, dict[str, Any]]:
+    """Each metric in `names` on `generator`, with its version, seed and wall time.
+
+    The generator is scored in eval mode and left in the mode it was in; the global
+    random state is left untouched, so evaluating during training does not change it.
+    """
+    was_training = generator.training
+    generator.eval()
+    ctx = EvalContext(generator, info, dataset, seed, n, data_options or DataOptions(), torch.device(device))
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        with torch.random.fork_rng(devices=[]):
+            for name in names:
+                start = time.perf_counter()
+                result = METRICS[name].compute(ctx)
+                results[name] = {
+                    "version": METRICS[name].version,
+                    "seed": seed,
+                    **result,
+                    "wall_time_s": round(time.perf_counter() - start, 3),
+                }
+    finally:
+        generator.train(was_training)
+    return results
+
+
+def scalar_summary(results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """The top-level numbers of each metric as flat `eval/<metric>/<name>` entries for metrics.jsonl."""
+    return {
+        f"eval/{metric}/{key}": float(value)
+        for metric, result in results.items()
+        for key, value in result.items()
+        if isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and key not in ("seed", "wall_time_s")
+    }
+
+
+def write_eval_json(run_dir: Path, dataset_name: str, step: int, results: dict[str, dict[str, Any]]) -> dict:
+    """Merge `results` into RUN_DIR/eval.json (earlier metrics are kept), written atomically."""
     path = run_dir / "eval.json"
     report = read_json(path) if path.is_file() else {"metrics": {}}
     report.update(
         {
             "run": str(run_dir),
-            "dataset": config.dataset,
-            "generator_step": info.step,
+            "dataset": dataset_name,
+            "generator_step": step,
             "gankit_version": __version__,
             "torch_version": torch.__version__,
         }
     )
-    for name in names:
-        start = time.perf_counter()
-        result = METRICS[name].compute(ctx)
-        report["metrics"][name] = {
-            "version": METRICS[name].version,
-            "seed": seed,
-            **result,
-            "wall_time_s": round(time.perf_counter() - start, 3),
-        }
+    report["metrics"].update(results)
     atomic_write_json(path, report)
     return report
+
+
+def evaluate_run(
+    run_dir: str | Path, metrics: list[str] | None = None, n: int | None = None, seed: int = 0
+) -> dict[str, dict[str, Any]]:
+    """Score the generator of `run_dir` with `metrics` (default: all that apply) into eval.json.
+
+    Returns the results just computed.
+    """
+    run_dir = Path(run_dir)
+    config = TrainConfig.load(run_dir / "config.json")
+    generator, info = load_generator(run_dir)
+    dataset = load_dataset(config.dataset, config.data_options())
+    names = select_metrics(metrics, dataset, config.dataset)
+    results = evaluate_generator(
+        generator, info, dataset, names, seed=seed, n=n, data_options=config.data_options()
+    )
+    write_eval_json(run_dir, config.dataset, info.step, results)
+    return results

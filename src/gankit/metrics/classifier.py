@@ -55,7 +55,15 @@ def _shift(x: Tensor, generator: torch.Generator, pixels: int = 2) -> Tensor:
 def train_classifier(
     data: ImageData, epochs: int = 15, seed: int = 0, batch: int = 64
 ) -> tuple[SmallCNN, float]:
-    """Train on the train split (pixels in [0, 1]), return the model and its test-split accuracy."""
+    """Train on the train split (pixels in [0, 1]), return the model and its test-split accuracy.
+
+    The global random state is restored afterwards, so training a classifier mid-run changes nothing.
+    """
+    with torch.random.fork_rng(devices=[]):
+        return _train_classifier(data, epochs, seed, batch)
+
+
+def _train_classifier(data: ImageData, epochs: int, seed: int, batch: int) -> tuple[SmallCNN, float]:
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = SmallCNN(data.shape)
