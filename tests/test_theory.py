@@ -107,3 +107,22 @@ def test_histogram_jsd_of_true_samples_is_small_and_of_shifted_is_large():
     rng = np.random.default_rng(0)
     assert histogram_jsd(rng.normal(4, 0.5, 100_000), 4, 0.5) < 0.002
     assert histogram_jsd(rng.normal(5, 0.5, 100_000), 4, 0.5) > 0.2
+
+
+@pytest.mark.slow
+def test_figure1_run_meets_the_thresholds():
+    """The full seeded Figure 1 run (about 1.5 min on 2 cores): G matches p_data and D flattens to 1/2."""
+    from gankit.theory.empirical import train_figure1
+
+    run = train_figure1(seed=0)
+    assert run.final_jsd < 0.01
+    assert run.final_d_max_dev < 0.05
+    steps, values = zip(*run.jsd_curve, strict=True)
+    assert values[0] > 0.3 and values[-1] < values[0] / 30  # the JSD curve falls towards 0
+
+
+def test_quick_rows_are_reported_not_checked():
+    from gankit.theory.checks import Check, format_table
+
+    row = Check("short run", 0.0, 0.5, 0.01, "info")
+    assert row.passed and "—" in format_table([row]) and "NO" not in format_table([row])

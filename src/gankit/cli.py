@@ -51,6 +51,12 @@ HELP = {
     "eval_every": "evaluate the generator every N steps into metrics.jsonl (eval.json at the end)",
     "eval_metrics": "comma-separated metrics for --eval-every (default: all that apply)",
     "eval_n": "generated samples per metric during training (default: each metric's own)",
+    "alarm_dominance": "alarm when D dominates and G's gradient collapses",
+    "alarm_collapse": "alarm when samples of the fixed noise batch lose diversity (mode collapse)",
+    "alarm_window": "steps a dominance pattern must last, and steps before the collapse alarm may start",
+    "nan_watchdog": "on a NaN/Inf loss or gradient: restore the last checkpoint and halve the learning rates",
+    "max_recoveries": "NaN/Inf recoveries before training stops with an error",
+    "tensorboard": "log to RUN_DIR/tensorboard when the tensorboard package is installed",
 }
 
 
@@ -100,7 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--dry-run", action="store_true", help="print the resolved config and exit (default: off)"
     )
-    train.add_argument("--no-progress", action="store_true", help="no progress bar (default: off)")
+    train.add_argument(
+        "--quiet",
+        "--no-progress",
+        dest="no_progress",
+        action="store_true",
+        help="no progress bar: logs, alarms and errors only (default: off)",
+    )
 
     sample = sub.add_parser("sample", help="draw samples from a trained generator")
     sample.add_argument(
@@ -116,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--metrics", default=None, help="comma-separated names (default: all that apply)")
     evaluate.add_argument("--n", type=int, default=None, help="generator samples (default: per metric)")
     evaluate.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+
+    report = sub.add_parser("report", help="write RUN_DIR/report.html (or serve it live with --serve)")
+    report.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
+    report.add_argument(
+        "--serve", action="store_true", help="serve it on 127.0.0.1, refreshing while training runs"
+    )
+    report.add_argument("--port", type=int, default=8000, help="port for --serve (default: 8000)")
 
     theory = sub.add_parser("theory", help="check the theory of Goodfellow et al. 2014 and draw its figures")
     theory.add_argument(
@@ -136,6 +155,28 @@ def _cmd_theory(args: argparse.Namespace) -> int:
     report = run_theory(Path(args.out), quick=args.quick, seed=args.seed)
     print(format_report(report))
     return 0 if report.passed else 1
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from gankit.report import make_server, write_report
+
+    if not args.serve:
+        print(f"wrote {write_report(args.run_dir)}")
+        return 0
+    try:
+        server = make_server(args.run_dir, args.port)
+    except OSError as err:
+        raise GankitError(f"cannot serve on 127.0.0.1:{args.port}: {err.strerror}") from None
+    print(
+        f"serving the report of {args.run_dir} on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)"
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -197,9 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
-        return {"train": _cmd_train, "sample": _cmd_sample, "theory": _cmd_theory, "eval": _cmd_eval}[
-            args.command
-        ](args)
+        commands = {"report": _cmd_report, "train": _cmd_train, "sample": _cmd_sample}
+        commands.update(theory=_cmd_theory, eval=_cmd_eval)
+        return commands[args.command](args)
     except GankitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -21,7 +21,22 @@ DEFAULT_STEPS = 1000
 
 # Fields that may change when a run is resumed: the step budget, where it runs, and evaluation.
 RESUMABLE_FIELDS = frozenset(
-    {"steps", "epochs", "device", "out", "data_dir", "eval_every", "eval_metrics", "eval_n"}
+    {
+        "steps",
+        "epochs",
+        "device",
+        "out",
+        "data_dir",
+        "eval_every",
+        "eval_metrics",
+        "eval_n",
+        "alarm_dominance",
+        "alarm_collapse",
+        "alarm_window",
+        "nan_watchdog",
+        "max_recoveries",
+        "tensorboard",
+    }
 )
 
 
@@ -67,6 +82,12 @@ class TrainConfig:
     eval_every: int | None = None
     eval_metrics: str | None = None
     eval_n: int | None = None
+    alarm_dominance: bool = True
+    alarm_collapse: bool = True
+    alarm_window: int = 200
+    nan_watchdog: bool = True
+    max_recoveries: int = 3
+    tensorboard: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -109,7 +130,7 @@ class TrainConfig:
         _positive_int("k", self.k)
         _positive_int("batch-size", self.batch_size)
         _positive_int("noise-dim", self.noise_dim)
-        for name in ("sample_every", "checkpoint_every", "log_every", "stack_size"):
+        for name in ("sample_every", "checkpoint_every", "log_every", "stack_size", "alarm_window"):
             _positive_int(name.replace("_", "-"), getattr(self, name))
         if self.steps is not None:
             _positive_int("steps", self.steps)
@@ -119,6 +140,8 @@ class TrainConfig:
             raise GankitError("give --steps or --epochs, not both")
         if self.image_size is not None:
             _positive_int("image-size", self.image_size)
+        if not isinstance(self.max_recoveries, int) or self.max_recoveries < 0:
+            raise GankitError(f"--max-recoveries must be an integer >= 0, got {self.max_recoveries!r}")
         for name in ("eval_every", "eval_n"):
             if getattr(self, name) is not None:
                 _positive_int(name.replace("_", "-"), getattr(self, name))

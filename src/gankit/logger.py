@@ -33,3 +33,9 @@ class JsonlLogger:
         self.records.append(record)
         with self.path.open("a") as handle:
             handle.write(json.dumps(record) + "\n")
+
+    def truncate(self, step: int) -> None:
+        """Drop the records past `step` (after a rollback), keeping alarm records as history."""
+        self.records = [r for r in self.records if r.get("step", 0) <= step or "alarm" in r]
+        with self.path.open("w") as handle:
+            handle.writelines(json.dumps(r) + "\n" for r in self.records)

@@ -7,6 +7,7 @@ log D = logsigmoid(l) and log(1 - D) = logsigmoid(-l).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ __all__ = [
     "generator_non_saturating",
     "get_loss",
     "value_function",
+    "jsd_lower_bound",
 ]
 
 
@@ -31,6 +33,14 @@ def value_function(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
     `fake_logits` on generated samples.
     """
     return F.logsigmoid(real_logits).mean() + F.logsigmoid(-fake_logits).mean()
+
+
+def jsd_lower_bound(value: Tensor) -> Tensor:
+    """(V + log 4) / 2 clipped at 0: a lower bound on JSD(p_data || p_g) from any D.
+
+    V(D, G) <= max_D V = C(G) = -log 4 + 2 JSD (Theorem 1 of Goodfellow et al. 2014).
+    """
+    return ((value + math.log(4)) / 2).clamp_min(0)
 
 
 def discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:

@@ -36,7 +36,7 @@ class StopOnSignal:
 
 
 class Progress:
-    """A tqdm bar over steps showing steps/s and the latest losses (silent when disabled)."""
+    """A tqdm bar over steps showing steps/s, ETA, the latest losses and any active alarm."""
 
     def __init__(self, total: int, initial: int, enabled: bool = True) -> None:
         self._bar = None
@@ -53,15 +53,24 @@ class Progress:
             )
         self._last = initial
 
-    def update(self, step: int, record: dict[str, float]) -> None:
+    def update(self, step: int, record: dict[str, float], alarms: list[str] | None = None) -> None:
         if self._bar is None:
             return
         self._bar.update(step - self._last)
         self._last = step
-        self._bar.set_postfix(
-            {k: f"{record[k]:.3f}" for k in ("loss/d", "loss/g", "d/real", "d/fake") if k in record},
-            refresh=False,
-        )
+        postfix: dict[str, str] = {
+            k: f"{record[k]:.3f}" for k in ("loss/d", "loss/g", "d/real", "d/fake") if k in record
+        }
+        if alarms:
+            postfix["ALARM"] = ",".join(alarms)
+        self._bar.set_postfix(postfix, refresh=False)
+
+    def write(self, line: str) -> None:
+        """A message above the bar (or on stderr when the bar is off): alarms are always shown."""
+        if self._bar is not None:
+            self._bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr)
 
     def close(self) -> None:
         if self._bar is not None:

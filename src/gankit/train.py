@@ -15,10 +15,11 @@ from gankit.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_r
 from gankit.config import TrainConfig, config_differences
 from gankit.data import Dataset, ImageData, load_dataset, to_uint8
 from gankit.data.batches import SyntheticBatches, TensorBatches
+from gankit.diagnostics import CollapseAlarm, DominanceAlarm, NonFiniteError, check_finite, pairwise_diversity
 from gankit.errors import GankitError
 from gankit.io import atomic_write_json
 from gankit.logger import JsonlLogger
-from gankit.losses import get_loss, value_function
+from gankit.losses import get_loss, jsd_lower_bound, value_function
 from gankit.models import build_models, check_compatible, get_model
 from gankit.noise import sample_noise
 from gankit.sample import GeneratorInfo, export_generator
@@ -90,6 +91,22 @@ class Trainer:
         self.fixed_noise = sample_noise(config.noise, n_fixed, config.noise_dim, fixed).to(self.device)
         self.step, self.elapsed = 0, 0.0
         self.eval_metrics = self._eval_metrics()
+        self.lr_factor = 1.0  # halved by each recovery from a non-finite step
+        self.recoveries = 0
+        self.alarms = self._make_alarms()
+        self.active_alarms: set[str] = set()
+        self._real_diversity: float | None = None
+        self._collapse_classifier: nn.Module | None = None
+        self.last_d_outputs: tuple[Tensor, Tensor] | None = None
+        self.board: Any = None
+
+    def _make_alarms(self) -> dict[str, Any]:
+        c, alarms = self.config, {}
+        if c.alarm_dominance:
+            alarms["dominance"] = DominanceAlarm(c.alarm_window)
+        if c.alarm_collapse:
+            alarms["collapse"] = CollapseAlarm(warmup=c.alarm_window)
+        return alarms
 
     def _eval_metrics(self) -> list[str]:
         """The metrics `--eval-every` runs, checked against the dataset before training starts."""
@@ -122,12 +139,20 @@ class Trainer:
         loss = self.loss.d(real_logits, fake_logits)
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
+        grad = _grad_norm(self.discriminator)
+        if self.config.nan_watchdog:
+            check_finite(self.step + 1, **{"loss/d": loss.detach(), "grad/d": grad})
         self.opt_d.step()
+        real_d, fake_d = torch.sigmoid(real_logits.detach()), torch.sigmoid(fake_logits.detach())
+        self.last_d_outputs = (real_d, fake_d)
+        value = value_function(real_logits.detach(), fake_logits.detach())
         return {
             "loss/d": loss.detach(),
-            "d/real": torch.sigmoid(real_logits.detach()).mean(),
-            "d/fake": torch.sigmoid(fake_logits.detach()).mean(),
-            "v/estimate": value_function(real_logits.detach(), fake_logits.detach()),
+            "d/real": real_d.mean(),
+            "d/fake": fake_d.mean(),
+            "v/estimate": value,
+            "jsd/lower_bound": jsd_lower_bound(value),
+            "grad/d": grad,
         }
 
     def g_step(self, noise: Tensor, real: Tensor | None = None) -> dict[str, Tensor]:
@@ -139,10 +164,13 @@ class Trainer:
             loss = self.loss.g(real_logits, fake_logits)
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
+            grad = _grad_norm(self.generator)
+            if self.config.nan_watchdog:
+                check_finite(self.step + 1, **{"loss/g": loss.detach(), "grad/g": grad})
             self.opt_g.step()
         finally:
             self.discriminator.requires_grad_(True)
-        return {"loss/g": loss.detach()}
+        return {"loss/g": loss.detach(), "grad/g": grad}
 
     def train_step(self) -> dict[str, Tensor]:
         """One iteration of Algorithm 1: k discriminator steps, then one generator step."""
@@ -172,6 +200,7 @@ class Trainer:
             "generator_info": dataclasses.asdict(self.generator_info()),
             "step": self.step,
             "elapsed": self.elapsed,
+            "lr_factor": self.lr_factor,
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
             "optimizer_g": self.opt_g.state_dict(),
@@ -192,6 +221,7 @@ class Trainer:
         self.noise_rng.set_state(state["rng"]["noise"])
         self.batches.load_state_dict(state["rng"]["batches"])
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
+        self.lr_factor = float(state.get("lr_factor", 1.0))
 
     def save_checkpoint(self) -> None:
         save_checkpoint(self.run_dir / "checkpoint", self.step, self.state_dict())
@@ -222,36 +252,60 @@ class Trainer:
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         if self.dataset.kind == "image":
-            save_png(make_grid(to_uint8(fake, self.output), nrow=8), path)
+            grid = make_grid(to_uint8(fake, self.output), nrow=8)
+            save_png(grid, path)
+            if self.board is not None:
+                self.board.image(self.step, grid)
         else:
-            save_scatter(fake, self.dataset.tensor("test")[:2000], path, f"step {self.step}")
+
+            @torch.no_grad()
+            def d_prob(x: Tensor) -> Tensor:
+                self.discriminator.eval()
+                try:
+                    return torch.sigmoid(self.discriminator(x.to(self.device))).cpu()
+                finally:
+                    self.discriminator.train()
+
+            save_scatter(fake, self.dataset.tensor("test")[:2000], path, f"step {self.step}", d_prob)
         return path
 
     def fit(self, logger: JsonlLogger | None = None) -> None:
         """Train to `config.steps`, writing samples, metrics and checkpoints into the run directory."""
         from gankit.progress import Progress, StopOnSignal
+        from gankit.tensorboard import TensorBoard
 
         c = self.config
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.run_dir / "config.json", {**c.to_dict(), "gankit_version": __version__})
         logger = logger or JsonlLogger(self.run_dir / "metrics.jsonl", resume_step=self.step)
+        self.board = TensorBoard.open(self.run_dir / "tensorboard") if c.tensorboard else None
         previous = torch.are_deterministic_algorithms_enabled()
         torch.use_deterministic_algorithms(c.deterministic, warn_only=self.device.type != "cpu")
         bar = Progress(c.steps, self.step, enabled=self.progress)
+        if c.nan_watchdog and not (self.run_dir / "checkpoint" / "latest.json").is_file():
+            self.save_checkpoint()  # a good state to return to if the very first steps blow up
         start = time.perf_counter() - self.elapsed
+        self._last_log = (self.step, self.elapsed)
         try:
             with StopOnSignal() as stop:
                 while self.step < c.steps:
                     if stop.requested:
                         self.save_checkpoint()
                         raise TrainingInterrupted(f"interrupted at step {self.step}")
-                    stats = self.train_step()
+                    try:
+                        stats = self.train_step()
+                    except NonFiniteError as err:
+                        self._recover(err, logger, bar)
+                        start = time.perf_counter() - self.elapsed
+                        continue
                     self.step += 1
                     self.elapsed = time.perf_counter() - start
                     self._after_step(stats, logger, bar)
         finally:
             torch.use_deterministic_algorithms(previous)
             bar.close()
+            if self.board is not None:
+                self.board.close()
         self.save_samples()
         self.save_checkpoint()
         export_generator(self.generator, self.generator_info(), self.run_dir)
@@ -262,14 +316,63 @@ class Trainer:
             logger.log({"step": self.step, **scalar_summary(results)})
             write_eval_json(self.run_dir, c.dataset, self.step, results)
         save_loss_curves(logger.records, self.run_dir / "losses.png")
+        from gankit.report import write_report
+
+        write_report(self.run_dir)
+
+    def _recover(self, err: NonFiniteError, logger: JsonlLogger, bar: Any) -> None:
+        """Restore the last checkpoint, halve both learning rates, and note it (or give up)."""
+        self.recoveries += 1
+        if self.recoveries > self.config.max_recoveries:
+            raise GankitError(
+                f"non-finite {err.tensor} at step {err.step} after {self.config.max_recoveries} "
+                "recoveries (restore + halved learning rates); lower --lr-g/--lr-d"
+            ) from None
+        self.load_state_dict(load_checkpoint(self.run_dir / "checkpoint"))
+        self.lr_factor /= 2
+        self._apply_lr_factor()
+        logger.truncate(self.step)
+        from gankit.diagnostics import AlarmEvent
+
+        event = AlarmEvent(
+            err.step,
+            "nonfinite",
+            "start",
+            f"non-finite {err.tensor}; no weight changed. Restored the checkpoint of step {self.step} and "
+            f"halved the learning rates (now x{self.lr_factor:g}); recovery {self.recoveries} of "
+            f"{self.config.max_recoveries}.",
+        )
+        logger.log(event.record())
+        bar.write(event.line())
+
+    def _apply_lr_factor(self) -> None:
+        for opt, base in ((self.opt_g, self.config.lr_g), (self.opt_d, self.config.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = base * self.lr_factor
 
     def _after_step(self, stats: dict[str, Tensor], logger: JsonlLogger, bar: Any) -> None:
         c, step = self.config, self.step
         if step % c.log_every == 0 or step == c.steps:
-            record = {"step": step, "time": round(self.elapsed, 3)}
+            record: dict[str, Any] = {"step": step, "time": round(self.elapsed, 3)}
             record.update({k: float(v) for k, v in stats.items()})  # one host sync per log
+            last_step, last_time = self._last_log
+            if self.elapsed > last_time:
+                record["samples/s"] = (step - last_step) * c.k * c.batch_size / (self.elapsed - last_time)
+            self._last_log = (step, self.elapsed)
+            record["lr/g"], record["lr/d"] = (
+                self.opt_g.param_groups[0]["lr"],
+                self.opt_d.param_groups[0]["lr"],
+            )
+            record.update(self._watch(record))
             logger.log(record)
-            bar.update(step, record)
+            for event in self._alarm_events(step, record):
+                logger.log(event.record())
+                bar.write(event.line())
+            bar.update(step, record, sorted(self.active_alarms))
+            if self.board is not None:
+                self.board.scalars(step, record)
+                if self.last_d_outputs is not None:
+                    self.board.histograms(step, *self.last_d_outputs)
         if step % c.sample_every == 0 and step < c.steps:
             self.save_samples()
         if step % c.checkpoint_every == 0 and step < c.steps:
@@ -279,6 +382,61 @@ class Trainer:
             from gankit.metrics import scalar_summary
 
             logger.log({"step": step, **scalar_summary(self.evaluate())})
+
+    # -- diagnostics -------------------------------------------------------------------------
+    @torch.no_grad()
+    def _watch(self, record: dict[str, Any]) -> dict[str, float]:
+        """Diversity of the fixed noise batch against real data (and class KL with a cached classifier)."""
+        if "collapse" not in self.alarms:
+            return {}
+        if self._real_diversity is None:
+            real = self._reference_batch(len(self.fixed_noise))
+            self._real_diversity = pairwise_diversity(real)
+            self._collapse_classifier = self._cached_classifier()
+        self.generator.eval()
+        fake = self.generator(self.fixed_noise).float().cpu()
+        self.generator.train()
+        out = {"diversity/ratio": pairwise_diversity(fake) / max(self._real_diversity, 1e-12)}
+        if self._collapse_classifier is not None:
+            from gankit.metrics.features import class_coverage
+
+            pixels = to_uint8(fake, self.output).float() / 255
+            probs = torch.softmax(self._collapse_classifier(pixels), dim=1)
+            out["classes/kl_to_uniform"] = float(class_coverage(probs)["kl_to_uniform"])
+        return out
+
+    def _reference_batch(self, n: int) -> Tensor:
+        if isinstance(self.dataset, ImageData):
+            train = self.dataset.tensor("train", self.output)
+            return train[torch.linspace(0, len(train) - 1, n).long()]
+        return self.dataset.tensor("test")[:n]
+
+    def _cached_classifier(self) -> nn.Module | None:
+        if not isinstance(self.dataset, ImageData) or "train" not in self.dataset.labels:
+            return None
+        if self.dataset.name.startswith("stacked-mnist"):
+            return None
+        from gankit.metrics.classifier import cached_classifier
+
+        return cached_classifier(self.dataset)
+
+    def _alarm_events(self, step: int, record: dict[str, Any]) -> list[Any]:
+        events = []
+        if "dominance" in self.alarms:
+            events.append(self.alarms["dominance"].observe(step, record))
+        if "collapse" in self.alarms and "diversity/ratio" in record:
+            kl = record.get("classes/kl_to_uniform")
+            events.append(self.alarms["collapse"].observe(step, record["diversity/ratio"], kl))
+        events = [e for e in events if e is not None]
+        for event in events:
+            (self.active_alarms.add if event.state == "start" else self.active_alarms.discard)(event.name)
+        return events
+
+
+def _grad_norm(module: nn.Module) -> Tensor:
+    """The L2 norm of all of `module`'s gradients together, as a tensor (no host sync)."""
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
 
 
 def resume(run_dir: str | Path, overrides: dict[str, Any], progress: bool = True) -> Trainer:

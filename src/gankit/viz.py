@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -43,23 +43,52 @@ def _figure():
     return plt
 
 
-def save_scatter(samples: Tensor, real: Tensor, path: str | Path, title: str = "") -> None:
-    """Generated vs real points: a histogram for 1-D data, a scatter plot for 2-D."""
+def save_scatter(
+    samples: Tensor,
+    real: Tensor,
+    path: str | Path,
+    title: str = "",
+    discriminator: Callable[[Tensor], Tensor] | None = None,
+) -> None:
+    """Generated vs real points: a histogram for 1-D data, a scatter plot for 2-D.
+
+    With `discriminator` (points (n, D) -> probabilities (n,)), D(x) is drawn too: a curve
+    on a second axis in 1-D, a heat map under the points in 2-D.
+    """
     plt = _figure()
     fig, ax = plt.subplots(figsize=(5, 5))
     fake_np, real_np = samples.detach().cpu().numpy(), real.cpu().numpy()
+    both = np.concatenate([fake_np, real_np])
+    low, high = both.min(0), both.max(0)
+    pad = 0.1 * (high - low) + 1e-3
     if fake_np.shape[1] == 1:
-        both = np.concatenate([fake_np, real_np])
-        bins = np.linspace(both.min(), both.max(), 60)
+        bins = np.linspace(low[0], high[0], 60)
         if len(real_np):
             ax.hist(real_np[:, 0], bins=bins, alpha=0.5, density=True, label="data")
         ax.hist(fake_np[:, 0], bins=bins, alpha=0.5, density=True, label="generator")
+        if discriminator is not None:
+            xs = np.linspace(low[0] - pad[0], high[0] + pad[0], 300, dtype=np.float32)
+            d = discriminator(torch.from_numpy(xs)[:, None]).cpu().numpy()
+            twin = ax.twinx()
+            twin.plot(xs, d, "b--", label="D(x)")
+            twin.axhline(0.5, color="gray", lw=0.8)
+            twin.set_ylim(0, 1)
+            twin.set_ylabel("D(x)")
     else:
+        if discriminator is not None:
+            gx, gy = np.meshgrid(
+                np.linspace(low[0] - pad[0], high[0] + pad[0], 120, dtype=np.float32),
+                np.linspace(low[1] - pad[1], high[1] + pad[1], 120, dtype=np.float32),
+            )
+            grid = torch.from_numpy(np.stack([gx.ravel(), gy.ravel()], 1))
+            d = discriminator(grid).cpu().numpy().reshape(gx.shape)
+            mesh = ax.pcolormesh(gx, gy, d, cmap="RdBu_r", vmin=0, vmax=1, shading="auto")
+            fig.colorbar(mesh, ax=ax, fraction=0.046, label="D(x)")
         if len(real_np):
-            ax.scatter(real_np[:, 0], real_np[:, 1], s=2, alpha=0.3, label="data")
-        ax.scatter(fake_np[:, 0], fake_np[:, 1], s=2, alpha=0.6, label="generator")
+            ax.scatter(real_np[:, 0], real_np[:, 1], s=2, alpha=0.3, c="k", label="data")
+        ax.scatter(fake_np[:, 0], fake_np[:, 1], s=2, alpha=0.6, c="tab:green", label="generator")
         ax.set_aspect("equal")
-    ax.legend(loc="upper right")
+    ax.legend(loc="upper left")
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -93,6 +93,17 @@ def _key(data: ImageData) -> str:
     return f"{name}-{'x'.join(map(str, data.shape))}-v{VERSION}-{digest}"
 
 
+def cached_classifier(data: ImageData, directory: Path | None = None) -> SmallCNN | None:
+    """The classifier for `data` if one is already cached, else None (never trains)."""
+    directory = directory or cache_dir() / "classifiers"
+    weights = directory / f"{_key(data)}.safetensors"
+    if not weights.is_file():
+        return None
+    model = SmallCNN(data.shape)
+    model.load_state_dict(st_load(weights.read_bytes()))
+    return model.eval()
+
+
 def load_or_train_classifier(data: ImageData, directory: Path | None = None) -> tuple[SmallCNN, dict]:
     """The cached classifier for `data` (keyed by a hash of its train split), trained on first use."""
     directory = directory or cache_dir() / "classifiers"

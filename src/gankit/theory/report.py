@@ -26,7 +26,8 @@ def run_theory(out: Path, quick: bool = False, seed: int = 0) -> TheoryReport:
     """Run the exact checks, the empirical checks with real training, and draw the figures.
 
     `quick` shortens every training run (for tests); its thresholds stay the same for the
-    exact checks and for D vs D*, while Figure 1 is drawn from a shorter run.
+    exact checks and for D vs D*, while Figure 1 is drawn from a shorter run whose
+    end-of-training numbers are reported but not checked.
     """
     out.mkdir(parents=True, exist_ok=True)
     rows = exact_checks()
@@ -35,10 +36,20 @@ def run_theory(out: Path, quick: bool = False, seed: int = 0) -> TheoryReport:
         Check("neural D vs D*: max |D − D*| (central 99%)", 0.0, fit.max_abs_error, 0.05),
         Check("neural D: sample V(D,G) vs −log4 + 2·JSD", fit.c_of_g, fit.v_estimate, 0.02),
     ]
-    run = train_figure1(steps=600 if quick else 6000, snapshot_every=60 if quick else 150, seed=seed)
+    run = train_figure1(steps=600 if quick else 9000, snapshot_every=60 if quick else 225, seed=seed)
+    # The quick run is too short to converge: its Figure 1 numbers are shown, not checked.
+    relation, note = ("info", " [quick: not checked]") if quick else ("==", "")
     rows += [
-        Check("Figure 1: JSD(p_data‖p_g) at the end (histogram, 100k)", 0.0, run.final_jsd, 0.01),
-        Check("Figure 1: max |D(x) − 1/2| on p_data's 99% mass", 0.0, run.final_d_max_dev, 0.05),
+        Check(
+            f"Figure 1: JSD(p_data‖p_g) at the end (histogram, 100k){note}",
+            0.0,
+            run.final_jsd,
+            0.01,
+            relation,
+        ),
+        Check(
+            f"Figure 1: max |D(x) − 1/2| on p_data's 99% mass{note}", 0.0, run.final_d_max_dev, 0.05, relation
+        ),
     ]
     figures = [
         out / "saturation.png",

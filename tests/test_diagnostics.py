@@ -1,0 +1,172 @@
+"""Per-step signals, alarms provoked on purpose, the NaN watchdog, and TensorBoard."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from gankit.cli import main
+from gankit.config import TrainConfig
+from gankit.diagnostics import CollapseAlarm, DominanceAlarm, NonFiniteError, check_finite
+from gankit.train import Trainer
+
+
+def _records(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def _ring(tmp_path, name, *extra):
+    args = ["train", "--dataset", "ring8", "--model", "toy-mlp", "--batch-size", "64", "--device", "cpu",
+            "--out", str(tmp_path / name), "--quiet", "--log-every", "5", "--alarm-window", "50",
+            *extra]  # fmt: skip
+    return main(args), tmp_path / name
+
+
+def test_every_signal_is_logged(tmp_path):
+    code, run = _ring(tmp_path, "signals", "--steps", "10", "--log-every", "1")
+    assert code == 0
+    record = _records(run)[-1]
+    for key in ("loss/d", "loss/g", "d/real", "d/fake", "v/estimate", "jsd/lower_bound", "grad/d", "grad/g",
+                "lr/g", "lr/d", "samples/s", "diversity/ratio"):  # fmt: skip
+        assert key in record and math.isfinite(record[key]), key
+    assert record["jsd/lower_bound"] == pytest.approx(max(0.0, (record["v/estimate"] + math.log(4)) / 2))
+    assert record["lr/g"] == 2e-4 and record["grad/d"] > 0
+
+
+def test_dominance_alarm_fires_when_d_learns_100x_faster(tmp_path, capsys):
+    code, run = _ring(tmp_path, "dominance", "--steps", "200", "--loss", "minimax", "--lr-g", "5e-4",
+                      "--lr-d", "5e-2", "--no-alarm-collapse")  # fmt: skip
+    assert code == 0
+    alarms = [r for r in _records(run) if r.get("alarm") == "dominance"]
+    assert alarms and alarms[0]["state"] == "start"
+    assert "lower D learning rate" in alarms[0]["message"]
+    err = capsys.readouterr().err
+    assert err.count("ALARM dominance") == sum(
+        a["state"] == "start" for a in alarms
+    )  # printed once per start
+
+
+def test_dominance_alarm_needs_a_sustained_window_and_clears():
+    alarm = DominanceAlarm(window=20)
+    won = {"d/real": 0.99, "d/fake": 0.01, "grad/g": 1.0, "loss/g": 5.0}
+    assert alarm.observe(0, won) is None and alarm.observe(10, won) is None
+    start = alarm.observe(20, won)
+    assert start is not None and start.state == "start"
+    assert alarm.observe(30, won) is None  # already on: no repeat
+    clear = alarm.observe(40, {"d/real": 0.7, "d/fake": 0.3, "grad/g": 1.0})
+    assert clear is not None and clear.state == "clear"
+
+
+def test_collapse_alarm_fires_for_a_constant_generator(tmp_path):
+    config = TrainConfig(dataset="ring8", model="toy-mlp", steps=60, batch_size=64, device="cpu",
+                         out=str(tmp_path / "collapse"), log_every=5, alarm_window=20)  # fmt: skip
+    trainer = Trainer(config, progress=False)
+    original_forward = trainer.generator.forward
+    trainer.generator.forward = lambda z: original_forward(z) * 0 + 0.5  # every noise -> one point
+    trainer.fit()
+    alarms = [r for r in _records(tmp_path / "collapse") if r.get("alarm") == "collapse"]
+    assert [a["state"] for a in alarms] == ["start"] and alarms[0]["step"] == 20
+    ratios = [r["diversity/ratio"] for r in _records(tmp_path / "collapse") if "diversity/ratio" in r]
+    assert max(ratios) < 1e-6
+
+
+def test_collapse_alarm_hysteresis_and_class_concentration():
+    alarm = CollapseAlarm(warmup=0)
+    assert alarm.observe(1, ratio=0.9) is None
+    assert alarm.observe(2, ratio=0.1).state == "start"
+    assert alarm.observe(3, ratio=0.3) is None  # between the two thresholds: stays on
+    assert alarm.observe(4, ratio=0.5).state == "clear"
+    fired = alarm.observe(5, ratio=0.9, kl=math.log(10) - 0.1)  # diverse pixels, but one or two classes
+    assert fired is not None and "KL to uniform" in fired.message
+    assert CollapseAlarm(warmup=100).observe(50, ratio=0.0) is None
+
+
+def test_check_finite_names_the_tensor():
+    check_finite(3, **{"loss/d": torch.tensor(1.0)})
+    with pytest.raises(NonFiniteError, match="non-finite grad/g at step 7"):
+        check_finite(7, **{"loss/g": torch.tensor(1.0), "grad/g": torch.tensor(float("inf"))})
+
+
+def _nan_after(trainer, calls_before_nan, times):
+    """Make the D loss NaN on a number of calls, once `calls_before_nan` calls have passed."""
+    loss_d, calls = trainer.loss.d, {"n": 0, "nan": 0}
+
+    def poisoned(real_logits, fake_logits):
+        calls["n"] += 1
+        out = loss_d(real_logits, fake_logits)
+        if calls["n"] > calls_before_nan and calls["nan"] < times:
+            calls["nan"] += 1
+            return out * float("nan")
+        return out
+
+    trainer.loss = type(trainer.loss)(poisoned, trainer.loss.g, trainer.loss.g_needs_real)
+
+
+def test_nan_watchdog_restores_halves_lr_and_continues(tmp_path, capsys):
+    config = TrainConfig(dataset="ring8", model="toy-mlp", steps=30, batch_size=32, device="cpu",
+                         out=str(tmp_path / "nan"), checkpoint_every=10, log_every=1)  # fmt: skip
+    trainer = Trainer(config, progress=False)
+    _nan_after(trainer, calls_before_nan=15, times=1)
+    before = {k: v.clone() for k, v in trainer.discriminator.state_dict().items()}
+    trainer.fit()
+    assert trainer.step == 30 and trainer.recoveries == 1 and trainer.lr_factor == 0.5
+    assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(1e-4)
+    records = _records(tmp_path / "nan")
+    alarm = next(r for r in records if r.get("alarm") == "nonfinite")
+    assert alarm["step"] == 16 and "loss/d" in alarm["message"] and "step 10" in alarm["message"]
+    steps = [r["step"] for r in records if "loss/d" in r]
+    assert steps == sorted(steps) and len(steps) == len(set(steps))  # the rolled-back steps were dropped
+    assert all(math.isfinite(r["loss/d"]) for r in records if "loss/d" in r)
+    assert any(not torch.equal(before[k], v) for k, v in trainer.discriminator.state_dict().items())
+    assert "ALARM nonfinite" in capsys.readouterr().err
+
+
+def test_nan_watchdog_gives_up_with_one_line(tmp_path, capsys):
+    args = ["train", "--dataset", "ring8", "--model", "toy-mlp", "--steps", "20", "--lr-d", "1e30",
+            "--lr-g", "1e30", "--max-recoveries", "2", "--out", str(tmp_path / "inf"), "--quiet"]  # fmt: skip
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: non-finite ") and "after 2 recoveries" in err[-1]
+    assert sum("ALARM nonfinite" in line for line in err) == 2
+
+
+def test_no_weight_changes_on_a_non_finite_step(tmp_path):
+    config = TrainConfig(dataset="ring8", model="toy-mlp", steps=5, batch_size=32, device="cpu",
+                         out=str(tmp_path / "r"))  # fmt: skip
+    trainer = Trainer(config, progress=False)
+    _nan_after(trainer, calls_before_nan=0, times=1)
+    before = {k: v.clone() for k, v in trainer.discriminator.state_dict().items()}
+    with pytest.raises(NonFiniteError):
+        trainer.train_step()
+    assert all(torch.equal(before[k], v) for k, v in trainer.discriminator.state_dict().items())
+
+
+def test_tensorboard_logs_when_installed(tmp_path):
+    pytest.importorskip(
+        "tensorboard", reason="tensorboard is not installed (pip install 'gankit[tensorboard]')"
+    )
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    args = ["train", "--dataset", "digits", "--model", "mlp", "--steps", "4", "--batch-size", "16",
+            "--log-every", "2", "--sample-every", "2", "--out", str(tmp_path / "tb"), "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    events = EventAccumulator(str(tmp_path / "tb" / "tensorboard"), size_guidance={"images": 0}).Reload()
+    assert "loss/d" in events.Tags()["scalars"] and "samples" in events.Tags()["images"]
+    assert "d_output/real" in events.Tags()["histograms"]
+    assert [e.step for e in events.Scalars("loss/g")] == [2, 4]
+
+
+def test_training_runs_without_tensorboard(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_tensorboard(name, *args, **kwargs):
+        if name == "torch.utils.tensorboard":
+            raise ImportError("TensorBoard logging requires TensorBoard")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    code, run = _ring(tmp_path, "notb", "--steps", "3")
+    assert code == 0 and not (run / "tensorboard").exists()
