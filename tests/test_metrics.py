@@ -303,3 +303,16 @@ def test_eval_every_refuses_metrics_that_do_not_apply(tmp_path, capsys):
             "--eval-every", "1", "--eval-metrics", "parzen", "--no-progress"]  # fmt: skip
     assert cli(args) == 2
     assert "metric parzen does not apply to dataset ring8" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_fashion_mnist_classifier_reaches_90_percent():
+    """Several minutes on 2 cores: 15 epochs over 60,000 images."""
+    from pathlib import Path
+
+    from gankit.metrics.classifier import train_classifier
+
+    if not Path("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz").exists():
+        pytest.skip("needs Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist)")
+    _, accuracy = train_classifier(load_dataset("fashion-mnist"))
+    assert accuracy >= 0.90
