@@ -93,7 +93,8 @@ def test_folder_dataset(tmp_path):
         data = load_dataset(f"folder:{tmp_path / 'imgs'}", DataOptions(image_size=32))
     assert data.shape == (3, 32, 32) and len(data.splits["train"]) == 2
     assert any("broken.jpg" in str(w.message) for w in caught)
-    gray = load_dataset(f"folder:{tmp_path / 'imgs'}", DataOptions(image_size=16, channels=1))
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        gray = load_dataset(f"folder:{tmp_path / 'imgs'}", DataOptions(image_size=16, channels=1))
     assert gray.shape == (1, 16, 16)
 
 
