@@ -23,7 +23,7 @@ from gankit.report import write_report
 from gankit.train import Trainer
 
 COMMON = dict(dataset="ring8", model="toy-mlp", batch_size=64, device="cpu", log_every=5, sample_every=100,
-              alarm_window=50, tensorboard=False)  # fmt: skip
+              alarm_window=50, watch_every=5, tensorboard=False)  # fmt: skip
 
 
 def dominance(out: Path) -> Trainer:

@@ -60,7 +60,8 @@ def test_dominance_alarm_needs_a_sustained_window_and_clears():
 
 def test_collapse_alarm_fires_for_a_constant_generator(tmp_path):
     config = TrainConfig(dataset="ring8", model="toy-mlp", steps=60, batch_size=64, device="cpu",
-                         out=str(tmp_path / "collapse"), log_every=5, alarm_window=20)  # fmt: skip
+                         out=str(tmp_path / "collapse"), log_every=5, alarm_window=20,
+                         watch_every=5)  # fmt: skip
     trainer = Trainer(config, progress=False)
     original_forward = trainer.generator.forward
     trainer.generator.forward = lambda z: original_forward(z) * 0 + 0.5  # every noise -> one point

@@ -54,6 +54,7 @@ HELP = {
     "alarm_dominance": "alarm when D dominates and G's gradient collapses",
     "alarm_collapse": "alarm when samples of the fixed noise batch lose diversity (mode collapse)",
     "alarm_window": "steps a dominance pattern must last, and steps before the collapse alarm may start",
+    "watch_every": "steps between sample-diversity checks for the collapse alarm (at a logged step)",
     "nan_watchdog": "on a NaN/Inf loss or gradient: restore the last checkpoint and halve the learning rates",
     "max_recoveries": "NaN/Inf recoveries before training stops with an error",
     "tensorboard": "log to RUN_DIR/tensorboard when the tensorboard package is installed",

@@ -33,6 +33,7 @@ RESUMABLE_FIELDS = frozenset(
         "alarm_dominance",
         "alarm_collapse",
         "alarm_window",
+        "watch_every",
         "nan_watchdog",
         "max_recoveries",
         "tensorboard",
@@ -85,6 +86,7 @@ class TrainConfig:
     alarm_dominance: bool = True
     alarm_collapse: bool = True
     alarm_window: int = 200
+    watch_every: int = 50
     nan_watchdog: bool = True
     max_recoveries: int = 3
     tensorboard: bool = True
@@ -130,7 +132,14 @@ class TrainConfig:
         _positive_int("k", self.k)
         _positive_int("batch-size", self.batch_size)
         _positive_int("noise-dim", self.noise_dim)
-        for name in ("sample_every", "checkpoint_every", "log_every", "stack_size", "alarm_window"):
+        for name in (
+            "sample_every",
+            "checkpoint_every",
+            "log_every",
+            "stack_size",
+            "alarm_window",
+            "watch_every",
+        ):
             _positive_int(name.replace("_", "-"), getattr(self, name))
         if self.steps is not None:
             _positive_int("steps", self.steps)

@@ -363,7 +363,8 @@ class Trainer:
                 self.opt_g.param_groups[0]["lr"],
                 self.opt_d.param_groups[0]["lr"],
             )
-            record.update(self._watch(record))
+            if step % c.watch_every < c.log_every or step == c.steps:
+                record.update(self._watch(record))
             logger.log(record)
             for event in self._alarm_events(step, record):
                 logger.log(event.record())
