@@ -156,11 +156,16 @@ def train_figure1(
     def noise(n: int) -> Tensor:
         return torch.rand(n, 1, generator=rng) * 2 - 1  # (n, 1)
 
+    snapshot_rng = torch.Generator().manual_seed(seed + 1)  # drawing a snapshot leaves training as it is
+
+    def snapshot_noise(n: int) -> Tensor:
+        return torch.rand(n, 1, generator=snapshot_rng) * 2 - 1  # (n, 1)
+
     run = Figure1Run()
     x_grid = np.linspace(mean - 4 * std, mean + 4 * std, 400)
     for step in range(steps + 1):
         if step % snapshot_every == 0 or step == steps:
-            run.snapshots.append(_snapshot(step, g_net, d_logit, noise, x_grid))
+            run.snapshots.append(_snapshot(step, g_net, d_logit, snapshot_noise, x_grid))
             run.jsd_curve.append((step, histogram_jsd(run.snapshots[-1].samples, mean, std)))
         if step == steps:
             break
