@@ -7,6 +7,20 @@ from pathlib import Path
 from typing import Any
 
 
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a `metrics.jsonl` (none if it does not exist), skipping a line cut short by a kill."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
 class JsonlLogger:
     """Appends records to `metrics.jsonl` and keeps them for plotting.
 
@@ -17,14 +31,8 @@ class JsonlLogger:
     def __init__(self, path: str | Path, resume_step: int | None = None) -> None:
         self.path = Path(path)
         self.records: list[dict[str, Any]] = []
-        if resume_step is not None and self.path.exists():
-            for line in self.path.read_text().splitlines():
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut short by a kill
-                if record.get("step", 0) <= resume_step:
-                    self.records.append(record)
+        if resume_step is not None:
+            self.records = [r for r in read_records(self.path) if r.get("step", 0) <= resume_step]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("w") as handle:
             handle.writelines(json.dumps(r) + "\n" for r in self.records)

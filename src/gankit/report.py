@@ -19,6 +19,7 @@ from typing import Any
 
 from gankit.errors import GankitError
 from gankit.io import atomic_write_bytes, read_json
+from gankit.logger import read_records
 
 MAX_GRIDS = 60
 
@@ -29,19 +30,6 @@ PANELS = (
     ("gradient norms", ("grad/d", "grad/g")),
     ("sample diversity (fake / real)", ("diversity/ratio", "classes/kl_to_uniform")),
 )
-
-
-def _records(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line being written
-    return records
 
 
 def _png_data_uri(data: bytes) -> str:
@@ -98,7 +86,7 @@ def render_report(run_dir: str | Path, refresh_s: int | None = None) -> str:
     if not (run_dir / "config.json").is_file():
         raise GankitError(f"{run_dir} is not a run directory (no config.json)")
     config = read_json(run_dir / "config.json")
-    records = _records(run_dir)
+    records = read_records(run_dir / "metrics.jsonl")
     alarms = [r for r in records if "alarm" in r]
     training = [r for r in records if "alarm" not in r]
     grids = sorted((run_dir / "samples").glob("step_*.png"))

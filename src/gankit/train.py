@@ -413,12 +413,11 @@ class Trainer:
         return self.dataset.tensor("test")[:n]
 
     def _cached_classifier(self) -> nn.Module | None:
-        if not isinstance(self.dataset, ImageData) or "train" not in self.dataset.labels:
-            return None
-        if self.dataset.name.startswith("stacked-mnist"):
-            return None
+        from gankit.metrics import has_class_labels
         from gankit.metrics.classifier import cached_classifier
 
+        if not has_class_labels(self.dataset):
+            return None
         return cached_classifier(self.dataset)
 
     def _alarm_events(self, step: int, record: dict[str, Any]) -> list[Any]:

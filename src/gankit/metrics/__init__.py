@@ -104,7 +104,8 @@ def _is_stacked(data: Dataset) -> bool:
     return isinstance(data, ImageData) and data.name.startswith("stacked-mnist")
 
 
-def _has_labels(data: Dataset) -> bool:
+def has_class_labels(data: Dataset) -> bool:
+    """A labelled image set whose labels are single classes (not stacked-mnist's triples)."""
     labelled = isinstance(data, ImageData) and "train" in data.labels and "test" in data.labels
     return labelled and not _is_stacked(data)
 
@@ -195,7 +196,7 @@ METRICS: dict[str, Metric] = {
     "classifier": Metric(
         "classifier",
         "1",
-        _has_labels,
+        has_class_labels,
         _classifier_metrics,
         "Fréchet distance, IS analogue, class coverage, precision/recall on a gankit CNN",
     ),
