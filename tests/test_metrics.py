@@ -316,3 +316,40 @@ def test_fashion_mnist_classifier_reaches_90_percent():
         pytest.skip("needs Debian package dataset-fashion-mnist (apt-get install dataset-fashion-mnist)")
     _, accuracy = train_classifier(load_dataset("fashion-mnist"))
     assert accuracy >= 0.90
+
+
+def test_inception_metrics_plumbing_with_a_stand_in_network(monkeypatch):
+    """The FID/KID/IS path end to end, with a small network in Inception's place (no weights here)."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.inception import InceptionScore
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    from gankit.metrics import inception
+
+    class StandIn(torch.nn.Module):
+        num_features = 12
+
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 12))
+
+        def forward(self, x):
+            assert x.dtype == torch.uint8 and x.shape[1] == 3  # gray images were expanded to RGB
+            return self.net(x.float() / 255)
+
+    def build(subset_size):
+        return (
+            FrechetInceptionDistance(feature=StandIn()),
+            KernelInceptionDistance(feature=StandIn(), subset_size=subset_size),
+            InceptionScore(feature=StandIn()),
+        )
+
+    monkeypatch.setattr(inception, "_build_metrics", build)
+    gen = torch.Generator().manual_seed(0)
+    real = torch.randint(0, 256, (300, 1, 8, 8), generator=gen, dtype=torch.uint8)
+    same = inception.inception_metrics(real, real, batch=70)
+    shifted = inception.inception_metrics((real // 4).to(torch.uint8), real, batch=70)
+    assert same["fid"] == pytest.approx(0.0, abs=1e-3) and shifted["fid"] > 0.05, shifted["fid"]
+    assert shifted["kid"] > same["kid"] and same["settings"]["kid_subset_size"] == 300
+    assert same["inception_score"] >= 1.0
