@@ -181,12 +181,11 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from gankit.metrics import evaluate_run
+    from gankit.metrics import evaluate_run, parse_names
 
     if args.n is not None and args.n < 1:
         raise GankitError(f"--n must be >= 1, got {args.n}")
-    names = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
-    results = evaluate_run(args.run_dir, names, args.n, args.seed)
+    results = evaluate_run(args.run_dir, parse_names(args.metrics), args.n, args.seed)
     print(json.dumps(results, indent=2))
     return 0
 

@@ -94,7 +94,6 @@ class Trainer:
         self.lr_factor = 1.0  # halved by each recovery from a non-finite step
         self.recoveries = 0
         self.alarms = self._make_alarms()
-        self.active_alarms: set[str] = set()
         self._real_diversity: float | None = None
         self._collapse_classifier: nn.Module | None = None
         self.last_d_outputs: tuple[Tensor, Tensor] | None = None
@@ -112,10 +111,9 @@ class Trainer:
         """The metrics `--eval-every` runs, checked against the dataset before training starts."""
         if self.config.eval_every is None:
             return []
-        from gankit.metrics import select_metrics
+        from gankit.metrics import parse_names, select_metrics
 
-        names = [m.strip() for m in (self.config.eval_metrics or "").split(",") if m.strip()]
-        return select_metrics(names or None, self.dataset, self.config.dataset)
+        return select_metrics(parse_names(self.config.eval_metrics), self.dataset, self.config.dataset)
 
     def _make_batches(self) -> TensorBatches | SyntheticBatches:
         seed = self.config.seed + 3
@@ -244,11 +242,17 @@ class Trainer:
         )
 
     @torch.no_grad()
-    def save_samples(self) -> Path:
-        """The fixed noise batch through G (eval mode) as samples/step_NNNNNNN.png."""
+    def fixed_samples(self) -> Tensor:
+        """The fixed noise batch through G in eval mode, on the CPU."""
         self.generator.eval()
         fake = self.generator(self.fixed_noise).cpu()
         self.generator.train()
+        return fake
+
+    @torch.no_grad()
+    def save_samples(self) -> Path:
+        """The fixed noise batch through G (eval mode) as samples/step_NNNNNNN.png."""
+        fake = self.fixed_samples()
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         if self.dataset.kind == "image":
@@ -369,7 +373,7 @@ class Trainer:
             for event in self._alarm_events(step, record):
                 logger.log(event.record())
                 bar.write(event.line())
-            bar.update(step, record, sorted(self.active_alarms))
+            bar.update(step, record, sorted(name for name, alarm in self.alarms.items() if alarm.active))
             if self.board is not None:
                 self.board.scalars(step, record)
                 if self.last_d_outputs is not None:
@@ -394,9 +398,7 @@ class Trainer:
             real = self._reference_batch(len(self.fixed_noise))
             self._real_diversity = pairwise_diversity(real)
             self._collapse_classifier = self._cached_classifier()
-        self.generator.eval()
-        fake = self.generator(self.fixed_noise).float().cpu()
-        self.generator.train()
+        fake = self.fixed_samples().float()
         out = {"diversity/ratio": pairwise_diversity(fake) / max(self._real_diversity, 1e-12)}
         if self._collapse_classifier is not None:
             from gankit.metrics.features import class_coverage
@@ -427,10 +429,7 @@ class Trainer:
         if "collapse" in self.alarms and "diversity/ratio" in record:
             kl = record.get("classes/kl_to_uniform")
             events.append(self.alarms["collapse"].observe(step, record["diversity/ratio"], kl))
-        events = [e for e in events if e is not None]
-        for event in events:
-            (self.active_alarms.add if event.state == "start" else self.active_alarms.discard)(event.name)
-        return events
+        return [e for e in events if e is not None]
 
 
 def _grad_norm(module: nn.Module) -> Tensor:

@@ -232,6 +232,12 @@ METRICS: dict[str, Metric] = {
 }
 
 
+def parse_names(text: str | None) -> list[str] | None:
+    """'a, b' -> ['a', 'b']; None or an empty list -> None (the defaults)."""
+    names = [m.strip() for m in (text or "").split(",") if m.strip()]
+    return names or None
+
+
 def select_metrics(names: list[str] | None, dataset: Dataset, dataset_name: str) -> list[str]:
     """The metrics to run: `names` checked against the registry and the dataset, or the defaults."""
     unknown = [m for m in names or [] if m not in METRICS]
