@@ -110,20 +110,20 @@ def test_histogram_jsd_of_true_samples_is_small_and_of_shifted_is_large():
 
 
 @pytest.mark.slow
-def test_figure1_run_brings_p_g_to_p_data():
-    """The full seeded Figure 1 run (1.5-2.5 min on 2 cores): JSD(p_data || p_g) falls towards 0.
+def test_figure1_run_meets_the_end_thresholds():
+    """The full seeded Figure 1 run (about 6 min, one thread): p_g reaches p_data and D flattens to 1/2.
 
-    The issue's end-of-run thresholds (JSD < 0.01, |D - 1/2| < 0.05) are not held here: the
-    end values oscillate with the game (0.006-0.025 nats over the last third of training) and
-    D's tails depend on the seed; `gankit theory` reports them.
+    The issue's thresholds: JSD(p_data || p_g) < 0.01 nats from 100k samples, and
+    |D(x) - 1/2| < 0.05 wherever p_data has 99% of its mass; the JSD curve falls towards 0.
     """
     from gankit.theory.empirical import train_figure1
 
     run = train_figure1(seed=0)
     steps, values = zip(*run.jsd_curve, strict=True)
     assert values[0] > 0.3  # G starts two standard deviations off the data
-    assert run.final_jsd < 0.03 and max(values[len(values) // 2 :]) < 0.05
-    assert run.final_d_max_dev < 0.5  # D is nowhere near a perfect classifier any more
+    assert max(values[len(values) // 2 :]) < 0.05
+    assert run.final_jsd < 0.01
+    assert run.final_d_max_dev < 0.05
 
 
 def test_quick_rows_are_reported_not_checked():

@@ -58,6 +58,9 @@ HELP = {
     "nan_watchdog": "on a NaN/Inf loss or gradient: restore the last checkpoint and halve the learning rates",
     "max_recoveries": "NaN/Inf recoveries before training stops with an error",
     "tensorboard": "log to RUN_DIR/tensorboard when the tensorboard package is installed",
+    "sync_bn": "under torchrun: BatchNorm statistics over all ranks (SyncBatchNorm, CUDA only)",
+    "lr_scaling": "under torchrun: scale learning rates by world size: none, linear or sqrt",
+    "dist_timeout": "under torchrun: seconds a collective may wait (e.g. on a dead rank) before failing",
 }
 
 
@@ -191,12 +194,19 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from gankit.distributed import restart_count
     from gankit.train import Trainer, resume
 
     options = {
         f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)
     }
     progress = not args.no_progress
+    if not hasattr(args, "resume") and restart_count() > 0 and not args.dry_run:
+        out = options.get("out", TrainConfig.out)
+        if (Path(out) / "checkpoint" / "latest.json").is_file():  # torchrun --max-restarts restarted us
+            args.resume = out
     if hasattr(args, "resume"):
         if "out" in options and options["out"] != args.resume:
             raise GankitError("--resume DIR and --out name different directories")
@@ -211,12 +221,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
             print(json.dumps(config.to_dict(), indent=2))
             return 0
         trainer = Trainer(config, progress=progress)
+    main = trainer.dist.is_main
+    if main and trainer.dist.enabled:
+        if restart_count() > 0:
+            print(f"elastic restart {restart_count()}: resuming {trainer.run_dir} at step {trainer.step}")
+        print(trainer.layout_line())
     trainer.fit()
     c = trainer.config
-    print(
-        f"trained {c.model} on {c.dataset} for {c.steps} steps "
-        f"in {trainer.elapsed:.1f} s -> {trainer.run_dir}"
-    )
+    if main:
+        print(
+            f"trained {c.model} on {c.dataset} for {c.steps} steps "
+            f"in {trainer.elapsed:.1f} s -> {trainer.run_dir}"
+        )
     return 0
 
 
@@ -247,3 +263,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainingInterrupted as exc:
         print(f"{exc}; checkpoint written. Continue with: gankit train --resume DIR", file=sys.stderr)
         return 130
+    except RuntimeError as exc:
+        lost = _lost_group_message(exc)
+        if lost is None:
+            raise
+        print(lost, file=sys.stderr)
+        return 3
+    finally:
+        from gankit.distributed import shutdown
+
+        shutdown()
+
+
+def _lost_group_message(exc: RuntimeError) -> str | None:
+    """One line for a collective that failed because another rank died or timed out (else None)."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        return None
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (
+        f"error: rank {dist.get_rank()} of {dist.get_world_size()} lost the process group "
+        f"(another rank died or --dist-timeout passed): {detail}"
+    )

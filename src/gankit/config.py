@@ -37,8 +37,12 @@ RESUMABLE_FIELDS = frozenset(
         "nan_watchdog",
         "max_recoveries",
         "tensorboard",
+        "dist_timeout",
     }
 )
+
+# Keys a run writes into config.json beside the config's own fields (the process layout).
+RUN_KEYS = ("gankit_version", "world_size", "batch_size_per_rank", "global_batch_size", "lr_scale")
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ class TrainConfig:
 
     Each step is one iteration of Algorithm 1 of Goodfellow et al. 2014: `k`
     discriminator updates on `batch_size` real and `batch_size` fake samples
-    each, then one generator update.
+    each, then one generator update. Under torchrun `batch_size` is per rank.
     """
 
     dataset: str = "mnist-5k"
@@ -90,6 +94,9 @@ class TrainConfig:
     nan_watchdog: bool = True
     max_recoveries: int = 3
     tensorboard: bool = True
+    sync_bn: bool = False
+    lr_scaling: str = "none"
+    dist_timeout: float = 600.0
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -108,7 +115,7 @@ class TrainConfig:
         """Read a run's `config.json` (which also records the gankit version that wrote it)."""
         from gankit.io import read_json
 
-        return cls.from_dict({k: v for k, v in read_json(path).items() if k != "gankit_version"})
+        return cls.from_dict({k: v for k, v in read_json(path).items() if k not in RUN_KEYS})
 
     def data_options(self) -> DataOptions:
         """The dataset settings of this config."""
@@ -126,6 +133,7 @@ class TrainConfig:
 
     def validated(self) -> TrainConfig:
         """Check every field and fill in defaults that depend on others (learning rates)."""
+        from gankit.distributed import LR_SCALING
         from gankit.losses import LOSSES
         from gankit.noise import NOISE_PRIORS
 
@@ -160,6 +168,9 @@ class TrainConfig:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("noise", self.noise, NOISE_PRIORS)
         _choice("device", self.device, DEVICES)
+        _choice("lr-scaling", self.lr_scaling, LR_SCALING)
+        if not self.dist_timeout > 0:
+            raise GankitError(f"--dist-timeout must be > 0 seconds, got {self.dist_timeout}")
         if self.gaussian_std <= 0:
             raise GankitError(f"--gaussian-std must be > 0, got {self.gaussian_std}")
         lr_g = DEFAULT_LR[self.optimizer] if self.lr_g is None else self.lr_g

@@ -47,3 +47,16 @@ class JsonlLogger:
         self.records = [r for r in self.records if r.get("step", 0) <= step or "alarm" in r]
         with self.path.open("w") as handle:
             handle.writelines(json.dumps(r) + "\n" for r in self.records)
+
+
+class NullLogger(JsonlLogger):
+    """Keeps records in memory and writes nothing: the logger of ranks other than 0."""
+
+    def __init__(self) -> None:
+        self.records = []
+
+    def log(self, record: dict[str, Any]) -> None:
+        pass
+
+    def truncate(self, step: int) -> None:
+        pass

@@ -12,11 +12,13 @@ from typing import Any
 class StopOnSignal:
     """While active, SIGINT sets `requested` instead of raising, so the loop can stop at a step boundary.
 
-    A second Ctrl-C raises KeyboardInterrupt at once. Outside the main thread it does nothing.
+    A second Ctrl-C raises KeyboardInterrupt at once. Outside the main thread, or when not
+    `enabled` (under torchrun, which stops all ranks itself), it does nothing.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, enabled: bool = True) -> None:
         self.requested = False
+        self.enabled = enabled
         self._previous: Any = None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
@@ -26,7 +28,7 @@ class StopOnSignal:
         print("\nstopping after this step (Ctrl-C again to abort)...", file=sys.stderr)
 
     def __enter__(self) -> StopOnSignal:
-        if threading.current_thread() is threading.main_thread():
+        if self.enabled and threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 

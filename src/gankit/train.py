@@ -16,9 +16,18 @@ from gankit.config import TrainConfig, config_differences
 from gankit.data import Dataset, ImageData, load_dataset, to_uint8
 from gankit.data.batches import SyntheticBatches, TensorBatches
 from gankit.diagnostics import CollapseAlarm, DominanceAlarm, NonFiniteError, check_finite, pairwise_diversity
+from gankit.distributed import (
+    barrier,
+    broadcast_int,
+    environment_world_size,
+    init_distributed,
+    lr_scale,
+    mean_over_ranks,
+    shard,
+)
 from gankit.errors import GankitError
-from gankit.io import atomic_write_json
-from gankit.logger import JsonlLogger
+from gankit.io import atomic_write_json, read_json
+from gankit.logger import JsonlLogger, NullLogger
 from gankit.losses import get_loss, jsd_lower_bound, value_function
 from gankit.models import build_models, check_compatible, get_model
 from gankit.noise import sample_noise
@@ -64,26 +73,57 @@ def resolve_steps(config: TrainConfig, dataset: Dataset) -> TrainConfig:
     return dataclasses.replace(config, steps=max(1, round(config.epochs * per_epoch / config.k)))
 
 
+class _PairForward(nn.Module):
+    """D on a real and a fake batch in one call (two passes, so BatchNorm sees each batch alone).
+
+    DistributedDataParallel expects one forward per backward; this is that forward.
+    """
+
+    def __init__(self, discriminator: nn.Module) -> None:
+        super().__init__()
+        self.discriminator = discriminator
+
+    def forward(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        return self.discriminator(real), self.discriminator(fake)
+
+
 class Trainer:
-    """Owns the models, optimizers, batch sources, RNGs and the run directory of one run."""
+    """Owns the models, optimizers, batch sources, RNGs and the run directory of one run.
+
+    Under torchrun (WORLD_SIZE > 1 in the environment) it joins the process group and
+    trains G and D with DistributedDataParallel; see `gankit.distributed`.
+    """
 
     def __init__(self, config: TrainConfig, dataset: Dataset | None = None, progress: bool = True) -> None:
         config = config.validated()
-        self.device = resolve_device(config.device)
+        self.dist, self.device = init_distributed(resolve_device(config.device), config.dist_timeout)
         self.dataset = dataset if dataset is not None else load_dataset(config.dataset, config.data_options())
         check_compatible(config.model, self.dataset.kind, self.dataset.shape, config.dataset)
         self.config = resolve_steps(config, self.dataset)
         self.run_dir = Path(config.out)
-        self.progress = progress
+        self.progress = progress and self.dist.is_main
         self.output = get_model(config.model).output
         self.loss = get_loss(config.loss)
 
         torch.manual_seed(config.seed)  # model initialisation and dropout draw from the global RNG
         generator, discriminator = build_models(config.model, self.dataset.shape, config.noise_dim)
+        if config.sync_bn and self.dist.enabled:
+            if self.device.type != "cuda":
+                raise GankitError("--sync-bn needs CUDA: torch's SyncBatchNorm does not run on CPU (gloo)")
+            generator = nn.SyncBatchNorm.convert_sync_batchnorm(generator)
+            discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(discriminator)
         self.generator: nn.Module = generator.to(self.device)
         self.discriminator: nn.Module = discriminator.to(self.device)
-        self.opt_g = make_optimizer(self.generator.parameters(), self.config, self.config.lr_g)
-        self.opt_d = make_optimizer(self.discriminator.parameters(), self.config, self.config.lr_d)
+        # What the updates run through: DDP wrappers (gradients averaged over ranks) or the models.
+        self.g_train: nn.Module = self._wrap(self.generator)
+        self.d_pair: nn.Module = self._wrap(_PairForward(self.discriminator))
+        self.lr_scale = lr_scale(self.config.lr_scaling, self.dist.world_size)
+        self.opt_g = make_optimizer(
+            self.generator.parameters(), self.config, self.config.lr_g * self.lr_scale
+        )
+        self.opt_d = make_optimizer(
+            self.discriminator.parameters(), self.config, self.config.lr_d * self.lr_scale
+        )
         self.noise_rng = torch.Generator(self.device).manual_seed(config.seed + 1)
         self.batches = self._make_batches()
         fixed = torch.Generator().manual_seed(config.seed + 2)
@@ -99,8 +139,34 @@ class Trainer:
         self.last_d_outputs: tuple[Tensor, Tensor] | None = None
         self.board: Any = None
 
+    def _wrap(self, module: nn.Module) -> nn.Module:
+        if not self.dist.enabled:
+            return module
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(module, device_ids=ids)
+
+    def layout(self) -> dict[str, Any]:
+        """The process layout saved in config.json: world size, batch per rank and in all, LR factor."""
+        return {
+            "world_size": self.dist.world_size,
+            "batch_size_per_rank": self.config.batch_size,
+            "global_batch_size": self.config.batch_size * self.dist.world_size,
+            "lr_scale": self.lr_scale,
+        }
+
+    def layout_line(self) -> str:
+        """One line describing the process layout and the learning-rate scaling rule."""
+        c, layout = self.config, self.layout()
+        return (
+            f"distributed: {self.dist.world_size} ranks ({self.dist.backend}), batch {c.batch_size} per rank "
+            f"= global batch {layout['global_batch_size']}; learning rates x{self.lr_scale:g} "
+            f"(--lr-scaling {c.lr_scaling}): lr_g {c.lr_g * self.lr_scale:g}, lr_d {c.lr_d * self.lr_scale:g}"
+        )
+
     def _make_alarms(self) -> dict[str, Any]:
         c, alarms = self.config, {}
+        if not self.dist.is_main:
+            return alarms  # alarms watch rank 0's log
         if c.alarm_dominance:
             alarms["dominance"] = DominanceAlarm(c.alarm_window)
         if c.alarm_collapse:
@@ -111,35 +177,40 @@ class Trainer:
         """The metrics `--eval-every` runs, checked against the dataset before training starts."""
         if self.config.eval_every is None:
             return []
-        from gankit.metrics import parse_names, select_metrics
+        from gankit.metrics import parse_names, prepare_metrics, select_metrics
 
-        return select_metrics(parse_names(self.config.eval_metrics), self.dataset, self.config.dataset)
+        names = select_metrics(parse_names(self.config.eval_metrics), self.dataset, self.config.dataset)
+        if self.dist.enabled:
+            prepare_metrics(names, self.dataset, self.config.data_options())
+        return names
 
     def _make_batches(self) -> TensorBatches | SyntheticBatches:
         seed = self.config.seed + 3
         if isinstance(self.dataset, ImageData):
             data = self.dataset.tensor("train", self.output).to(self.device)
             try:
-                return TensorBatches(data, self.config.batch_size, seed)
+                return TensorBatches(data, self.config.batch_size, seed, self.dist)
             except ValueError as exc:
                 raise GankitError(f"--batch-size {self.config.batch_size}: {exc}") from None
-        return SyntheticBatches(self.dataset, self.config.batch_size, seed, self.device)
+        return SyntheticBatches(self.dataset, self.config.batch_size, seed, self.device, self.dist)
 
     def noise(self, n: int) -> Tensor:
-        return sample_noise(self.config.noise, n, self.config.noise_dim, self.noise_rng, self.device)
+        """This rank's `n` rows of a global noise batch of `n * world_size` (same RNG on every rank)."""
+        c = self.config
+        draw = sample_noise(c.noise, n * self.dist.world_size, c.noise_dim, self.noise_rng, self.device)
+        return shard(draw, self.dist)
 
     def d_step(self, real: Tensor, noise: Tensor) -> dict[str, Tensor]:
         """One discriminator update on m real and m fresh fake samples (fakes carry no graph to G)."""
         with torch.no_grad():
             fake = self.generator(noise)
-        real_logits = self.discriminator(real)  # (m,)
-        fake_logits = self.discriminator(fake)  # (m,)
+        real_logits, fake_logits = self.d_pair(real, fake)  # (m,), (m,)
         loss = self.loss.d(real_logits, fake_logits)
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         grad = _grad_norm(self.discriminator)
         if self.config.nan_watchdog:
-            check_finite(self.step + 1, **{"loss/d": loss.detach(), "grad/d": grad})
+            self._check_finite("loss/d", loss.detach(), "grad/d", grad)
         self.opt_d.step()
         real_d, fake_d = torch.sigmoid(real_logits.detach()), torch.sigmoid(fake_logits.detach())
         self.last_d_outputs = (real_d, fake_d)
@@ -154,21 +225,32 @@ class Trainer:
         }
 
     def g_step(self, noise: Tensor, real: Tensor | None = None) -> dict[str, Tensor]:
-        """One generator update through D; D's parameters take no gradient and are not updated."""
+        """One generator update through D; D's parameters take no gradient and are not updated.
+
+        D is called unwrapped: under DDP only G's gradients are averaged over ranks here.
+        """
         self.discriminator.requires_grad_(False)
         try:
-            fake_logits = self.discriminator(self.generator(noise))
+            fake_logits = self.discriminator(self.g_train(noise))
             real_logits = self.discriminator(real) if self.loss.g_needs_real else None
             loss = self.loss.g(real_logits, fake_logits)
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
             grad = _grad_norm(self.generator)
             if self.config.nan_watchdog:
-                check_finite(self.step + 1, **{"loss/g": loss.detach(), "grad/g": grad})
+                self._check_finite("loss/g", loss.detach(), "grad/g", grad)
             self.opt_g.step()
         finally:
             self.discriminator.requires_grad_(True)
         return {"loss/g": loss.detach(), "grad/g": grad}
+
+    def _check_finite(self, loss_name: str, loss: Tensor, grad_name: str, grad: Tensor) -> None:
+        """Stop the step on a NaN/Inf. Under DDP only the gradient norm is checked: it is averaged
+        over ranks, so every rank sees the same value and they all stop together."""
+        if self.dist.enabled:
+            check_finite(self.step + 1, **{grad_name: grad})
+        else:
+            check_finite(self.step + 1, **{loss_name: loss, grad_name: grad})
 
     def train_step(self) -> dict[str, Tensor]:
         """One iteration of Algorithm 1: k discriminator steps, then one generator step."""
@@ -222,7 +304,10 @@ class Trainer:
         self.lr_factor = float(state.get("lr_factor", 1.0))
 
     def save_checkpoint(self) -> None:
-        save_checkpoint(self.run_dir / "checkpoint", self.step, self.state_dict())
+        """Rank 0 writes the checkpoint; every rank waits until it is complete."""
+        if self.dist.is_main:
+            save_checkpoint(self.run_dir / "checkpoint", self.step, self.state_dict())
+        barrier(self.dist)
 
     # -- outputs ---------------------------------------------------------------------------
     def evaluate(self) -> dict[str, dict[str, Any]]:
@@ -239,6 +324,7 @@ class Trainer:
             n=c.eval_n,
             data_options=c.data_options(),
             device=self.device,
+            dist=self.dist,
         )
 
     @torch.no_grad()
@@ -278,20 +364,26 @@ class Trainer:
         from gankit.progress import Progress, StopOnSignal
         from gankit.tensorboard import TensorBoard
 
-        c = self.config
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.run_dir / "config.json", {**c.to_dict(), "gankit_version": __version__})
-        logger = logger or JsonlLogger(self.run_dir / "metrics.jsonl", resume_step=self.step)
-        self.board = TensorBoard.open(self.run_dir / "tensorboard") if c.tensorboard else None
+        c, main = self.config, self.dist.is_main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(
+                self.run_dir / "config.json", {**c.to_dict(), **self.layout(), "gankit_version": __version__}
+            )
+            logger = logger or JsonlLogger(self.run_dir / "metrics.jsonl", resume_step=self.step)
+            self.board = TensorBoard.open(self.run_dir / "tensorboard") if c.tensorboard else None
+        else:
+            logger = NullLogger()
         previous = torch.are_deterministic_algorithms_enabled()
         torch.use_deterministic_algorithms(c.deterministic, warn_only=self.device.type != "cpu")
         bar = Progress(c.steps, self.step, enabled=self.progress)
-        if c.nan_watchdog and not (self.run_dir / "checkpoint" / "latest.json").is_file():
+        no_checkpoint = not (self.run_dir / "checkpoint" / "latest.json").is_file()
+        if c.nan_watchdog and broadcast_int(int(no_checkpoint), self.dist, self.device):
             self.save_checkpoint()  # a good state to return to if the very first steps blow up
         start = time.perf_counter() - self.elapsed
         self._last_log = (self.step, self.elapsed)
         try:
-            with StopOnSignal() as stop:
+            with StopOnSignal(enabled=not self.dist.enabled) as stop:
                 while self.step < c.steps:
                     if stop.requested:
                         self.save_checkpoint()
@@ -310,19 +402,23 @@ class Trainer:
             bar.close()
             if self.board is not None:
                 self.board.close()
-        self.save_samples()
+        if main:
+            self.save_samples()
+            export_generator(self.generator, self.generator_info(), self.run_dir)
         self.save_checkpoint()
-        export_generator(self.generator, self.generator_info(), self.run_dir)
         if self.eval_metrics:
             from gankit.metrics import scalar_summary, write_eval_json
 
-            results = self.evaluate()
-            logger.log({"step": self.step, **scalar_summary(results)})
-            write_eval_json(self.run_dir, c.dataset, self.step, results)
-        save_loss_curves(logger.records, self.run_dir / "losses.png")
-        from gankit.report import write_report
+            results = self.evaluate()  # every rank draws its share of the samples
+            if main:
+                logger.log({"step": self.step, **scalar_summary(results)})
+                write_eval_json(self.run_dir, c.dataset, self.step, results)
+        if main:
+            save_loss_curves(logger.records, self.run_dir / "losses.png")
+            from gankit.report import write_report
 
-        write_report(self.run_dir)
+            write_report(self.run_dir)
+        barrier(self.dist)
 
     def _recover(self, err: NonFiniteError, logger: JsonlLogger, bar: Any) -> None:
         """Restore the last checkpoint, halve both learning rates, and note it (or give up)."""
@@ -352,41 +448,52 @@ class Trainer:
     def _apply_lr_factor(self) -> None:
         for opt, base in ((self.opt_g, self.config.lr_g), (self.opt_d, self.config.lr_d)):
             for group in opt.param_groups:
-                group["lr"] = base * self.lr_factor
+                group["lr"] = base * self.lr_scale * self.lr_factor
 
     def _after_step(self, stats: dict[str, Tensor], logger: JsonlLogger, bar: Any) -> None:
-        c, step = self.config, self.step
+        c, step, main = self.config, self.step, self.dist.is_main
         if step % c.log_every == 0 or step == c.steps:
-            record: dict[str, Any] = {"step": step, "time": round(self.elapsed, 3)}
-            record.update({k: float(v) for k, v in stats.items()})  # one host sync per log
-            last_step, last_time = self._last_log
-            if self.elapsed > last_time:
-                record["samples/s"] = (step - last_step) * c.k * c.batch_size / (self.elapsed - last_time)
-            self._last_log = (step, self.elapsed)
-            record["lr/g"], record["lr/d"] = (
-                self.opt_g.param_groups[0]["lr"],
-                self.opt_d.param_groups[0]["lr"],
-            )
-            if step % c.watch_every < c.log_every or step == c.steps:
-                record.update(self._watch(record))
-            logger.log(record)
-            for event in self._alarm_events(step, record):
-                logger.log(event.record())
-                bar.write(event.line())
-            bar.update(step, record, sorted(name for name, alarm in self.alarms.items() if alarm.active))
-            if self.board is not None:
-                self.board.scalars(step, record)
-                if self.last_d_outputs is not None:
-                    self.board.histograms(step, *self.last_d_outputs)
-        if step % c.sample_every == 0 and step < c.steps:
+            stats = mean_over_ranks(stats, self.dist)  # the global batch's statistics
+            if main:
+                self._log(step, stats, logger, bar)
+        if step % c.sample_every == 0 and step < c.steps and main:
             self.save_samples()
         if step % c.checkpoint_every == 0 and step < c.steps:
             self.save_checkpoint()
-            save_loss_curves(logger.records, self.run_dir / "losses.png")
+            if main:
+                save_loss_curves(logger.records, self.run_dir / "losses.png")
         if self.eval_metrics and step % c.eval_every == 0 and step < c.steps:
             from gankit.metrics import scalar_summary
 
-            logger.log({"step": step, **scalar_summary(self.evaluate())})
+            results = self.evaluate()
+            if main:
+                logger.log({"step": step, **scalar_summary(results)})
+
+    def _log(self, step: int, stats: dict[str, Tensor], logger: JsonlLogger, bar: Any) -> None:
+        """One metrics.jsonl record, the alarms it triggers, the progress bar and TensorBoard (rank 0)."""
+        c = self.config
+        record: dict[str, Any] = {"step": step, "time": round(self.elapsed, 3)}
+        record.update({k: float(v) for k, v in stats.items()})  # one host sync per log
+        last_step, last_time = self._last_log
+        if self.elapsed > last_time:
+            images = (step - last_step) * c.k * c.batch_size * self.dist.world_size
+            record["samples/s"] = images / (self.elapsed - last_time)
+        self._last_log = (step, self.elapsed)
+        record["lr/g"], record["lr/d"] = (
+            self.opt_g.param_groups[0]["lr"],
+            self.opt_d.param_groups[0]["lr"],
+        )
+        if step % c.watch_every < c.log_every or step == c.steps:
+            record.update(self._watch(record))
+        logger.log(record)
+        for event in self._alarm_events(step, record):
+            logger.log(event.record())
+            bar.write(event.line())
+        bar.update(step, record, sorted(name for name, alarm in self.alarms.items() if alarm.active))
+        if self.board is not None:
+            self.board.scalars(step, record)
+            if self.last_d_outputs is not None:
+                self.board.histograms(step, *self.last_d_outputs)
 
     # -- diagnostics -------------------------------------------------------------------------
     @torch.no_grad()
@@ -448,6 +555,13 @@ def resume(run_dir: str | Path, overrides: dict[str, Any], progress: bool = True
     if not (run_dir / "config.json").is_file():
         raise GankitError(f"cannot resume: {run_dir} has no config.json")
     saved = TrainConfig.load(run_dir / "config.json")
+    saved_world = int(read_json(run_dir / "config.json").get("world_size", 1))
+    if saved_world != environment_world_size():
+        raise GankitError(
+            f"cannot resume: {run_dir} was trained by {saved_world} process(es) (world_size in config.json) "
+            f"and this launch has {environment_world_size()}; relaunch with the same number "
+            "(another world size would change the global batch and the order of the data)"
+        )
     requested = dataclasses.replace(saved, **overrides)
     if "epochs" in overrides and "steps" not in overrides:
         requested = dataclasses.replace(requested, steps=None)

@@ -2,6 +2,9 @@
 
 Both keep their randomness in a private torch.Generator whose state goes into
 checkpoints, so that a resumed run sees exactly the batches an unbroken one would.
+In a process group each rank draws the same global batch of `batch_size * world_size`
+rows and keeps its own slice (`gankit.distributed.shard`), so ranks see different
+examples while their generators stay in step.
 """
 
 from __future__ import annotations
@@ -12,18 +15,21 @@ import torch
 from torch import Tensor
 
 from gankit.data.base import ToyData
+from gankit.distributed import SINGLE, DistContext, shard
 
 
 class TensorBatches:
     """Batches of `batch_size` rows of `data`, reshuffled every epoch; the last partial batch is dropped.
 
     The whole dataset lives on `data.device`; only the index permutation is drawn on the CPU.
+    With several ranks, `batch_size` is per rank and each epoch is one pass of all ranks together.
     """
 
-    def __init__(self, data: Tensor, batch_size: int, seed: int) -> None:
-        if len(data) < batch_size:
-            raise ValueError(f"dataset has {len(data)} examples, fewer than one batch of {batch_size}")
-        self.data, self.batch_size = data, batch_size
+    def __init__(self, data: Tensor, batch_size: int, seed: int, dist: DistContext = SINGLE) -> None:
+        global_batch = batch_size * dist.world_size
+        if len(data) < global_batch:
+            raise ValueError(f"dataset has {len(data)} examples, fewer than one batch of {global_batch}")
+        self.data, self.batch_size, self.dist = data, global_batch, dist
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch, self.position = 0, 0
         self.order = torch.randperm(len(data), generator=self.generator)
@@ -32,7 +38,7 @@ class TensorBatches:
         if self.position + self.batch_size > len(self.data):
             self.order = torch.randperm(len(self.data), generator=self.generator)
             self.epoch, self.position = self.epoch + 1, 0
-        index = self.order[self.position : self.position + self.batch_size]
+        index = shard(self.order[self.position : self.position + self.batch_size], self.dist)
         self.position += self.batch_size
         return self.data[index.to(self.data.device)]  # (batch, *shape)
 
@@ -53,13 +59,16 @@ class TensorBatches:
 class SyntheticBatches:
     """Fresh draws from a synthetic density for every batch (an infinite dataset)."""
 
-    def __init__(self, dataset: ToyData, batch_size: int, seed: int, device: torch.device) -> None:
-        self.dataset, self.batch_size, self.device = dataset, batch_size, device
+    def __init__(
+        self, dataset: ToyData, batch_size: int, seed: int, device: torch.device, dist: DistContext = SINGLE
+    ) -> None:
+        self.dataset, self.batch_size, self.device, self.dist = dataset, batch_size, device, dist
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch = 0
 
     def next(self) -> Tensor:
-        return self.dataset.sample(self.batch_size, self.generator).to(self.device)  # (batch, D)
+        draw = self.dataset.sample(self.batch_size * self.dist.world_size, self.generator)
+        return shard(draw, self.dist).to(self.device)  # (batch, D)
 
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state()}

@@ -19,10 +19,12 @@ from torch import Tensor
 from gankit import __version__
 from gankit.config import TrainConfig
 from gankit.data import DataOptions, Dataset, ImageData, ToyData, load_dataset, scale_images, to_uint8
+from gankit.distributed import SINGLE, DistContext, broadcast_int, gather_rows
 from gankit.errors import GankitError
 from gankit.io import atomic_write_json, read_json
 from gankit.metrics.modes import mode_metrics
 from gankit.metrics.parzen import SIGMA_GRID, parzen_estimate
+from gankit.noise import sample_noise
 from gankit.sample import GeneratorInfo, generate, load_generator
 
 
@@ -37,10 +39,47 @@ class EvalContext:
     n: int | None
     data_options: DataOptions = field(default_factory=DataOptions)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    dist: DistContext = SINGLE
 
     def samples(self, default_n: int) -> Tensor:
-        """`n` (or the metric's `default_n`) generator samples on the CPU, fixed by `seed`."""
-        return generate(self.generator, self.info, self.n or default_n, seed=self.seed, device=self.device)
+        """`n` (or the metric's `default_n`) generator samples on the CPU, fixed by `seed`.
+
+        In a process group, rank 0 asks every rank for its share (see `serve_samples`):
+        the samples are the same as one process draws, at 1/N of the generator work each.
+        """
+        n = self.n or default_n
+        if not self.dist.enabled:
+            return generate(self.generator, self.info, n, seed=self.seed, device=self.device)
+        broadcast_int(n, self.dist, self.device)
+        broadcast_int(self.seed, self.dist, self.device)
+        return _sharded_samples(self.generator, self.info, n, self.seed, self.device, self.dist)
+
+
+@torch.no_grad()
+def _sharded_samples(
+    generator: torch.nn.Module, info: GeneratorInfo, n: int, seed: int, device: torch.device, ctx: DistContext
+) -> Tensor:
+    """This rank's contiguous share of the `n` samples `generate` draws under `seed`, gathered on all."""
+    noise = sample_noise(info.noise, n, info.noise_dim, torch.Generator().manual_seed(seed))  # (n, dim)
+    per_rank = -(-n // ctx.world_size)
+    noise = noise[torch.arange(per_rank * ctx.world_size) % n]  # padded to a multiple of the world size
+    mine = noise[ctx.rank * per_rank : (ctx.rank + 1) * per_rank]
+    out = torch.cat([generator(mine[i : i + 500].to(device)) for i in range(0, per_rank, 500)])
+    return gather_rows(out, ctx)[:n].cpu()
+
+
+def serve_samples(
+    generator: torch.nn.Module, info: GeneratorInfo, device: torch.device, ctx: DistContext
+) -> None:
+    """On ranks other than 0: draw shares of samples for rank 0's metrics until it says it is done (n = 0)."""
+    was_training = generator.training
+    generator.eval()
+    try:
+        while (n := broadcast_int(0, ctx, device)) > 0:
+            seed = broadcast_int(0, ctx, device)
+            _sharded_samples(generator, info, n, seed, device, ctx)
+    finally:
+        generator.train(was_training)
 
 
 @dataclass(frozen=True)
@@ -51,6 +90,37 @@ class Metric:
     compute: Callable[[EvalContext], dict[str, Any]]
     summary: str
     default: bool = True  # run when no metrics are named (False: needs optional downloads)
+    prepare: Callable[[Dataset, DataOptions], None] | None = None  # load or train what it needs
+
+
+def prepare_metrics(names: list[str], dataset: Dataset, options: DataOptions) -> None:
+    """Load (or train and cache) what the metrics `names` need, such as their classifiers.
+
+    Every rank of a process group calls this before training, so that no rank later
+    waits on a collective while rank 0 trains a classifier.
+    """
+    for name in names:
+        if METRICS[name].prepare is not None:
+            METRICS[name].prepare(dataset, options)
+
+
+def _prepare_classifier(dataset: Dataset, options: DataOptions) -> None:
+    from gankit.metrics.classifier import load_or_train_classifier
+
+    assert isinstance(dataset, ImageData)
+    load_or_train_classifier(dataset)
+
+
+def _stack_source(options: DataOptions) -> ImageData:
+    source = load_dataset(options.stack_source, dataclasses.replace(options, channels=None))
+    assert isinstance(source, ImageData)
+    return source
+
+
+def _prepare_stacked(dataset: Dataset, options: DataOptions) -> None:
+    from gankit.metrics.classifier import load_or_train_classifier
+
+    load_or_train_classifier(_stack_source(options))
 
 
 def _unit_images(images: Tensor, value_range: str) -> Tensor:
@@ -156,10 +226,8 @@ def _stacked_modes(ctx: EvalContext) -> dict[str, Any]:
     from gankit.metrics.classifier import load_or_train_classifier
     from gankit.metrics.features import label_coverage
 
-    options = dataclasses.replace(ctx.data_options, channels=None)
-    source = load_dataset(options.stack_source, options)
-    assert isinstance(source, ImageData) and isinstance(ctx.dataset, ImageData)
-    model, meta = load_or_train_classifier(source)
+    assert isinstance(ctx.dataset, ImageData)
+    model, meta = load_or_train_classifier(_stack_source(ctx.data_options))
     fake = _unit_images(ctx.samples(26_000), ctx.info.output)
     real = scale_images(ctx.dataset.splits["train"][:26_000], "sigmoid")
 
@@ -199,6 +267,7 @@ METRICS: dict[str, Metric] = {
         has_class_labels,
         _classifier_metrics,
         "Fréchet distance, IS analogue, class coverage, precision/recall on a gankit CNN",
+        prepare=_prepare_classifier,
     ),
     "parzen": Metric(
         "parzen",
@@ -220,6 +289,7 @@ METRICS: dict[str, Metric] = {
         _is_stacked,
         _stacked_modes,
         "Stacked MNIST: modes covered out of 1,000 and KL to uniform (VEEGAN/PacGAN)",
+        prepare=_prepare_stacked,
     ),
     "inception": Metric(
         "inception",
@@ -261,15 +331,22 @@ def evaluate_generator(
     n: int | None = None,
     data_options: DataOptions | None = None,
     device: torch.device | str = "cpu",
+    dist: DistContext = SINGLE,
 ) -> dict[str, dict[str, Any]]:
     """Each metric in `names` on `generator`, with its version, seed and wall time.
 
     The generator is scored in eval mode and left in the mode it was in; the global
     random state is left untouched, so evaluating during training does not change it.
+    In a process group every rank calls this: rank 0 computes the metrics and gets the
+    results, the others draw their share of the samples and get `{}`.
     """
+    device = torch.device(device)
+    if dist.enabled and not dist.is_main:
+        serve_samples(generator, info, device, dist)
+        return {}
     was_training = generator.training
     generator.eval()
-    ctx = EvalContext(generator, info, dataset, seed, n, data_options or DataOptions(), torch.device(device))
+    ctx = EvalContext(generator, info, dataset, seed, n, data_options or DataOptions(), device, dist)
     results: dict[str, dict[str, Any]] = {}
     try:
         with torch.random.fork_rng(devices=[]):
@@ -284,6 +361,8 @@ def evaluate_generator(
                 }
     finally:
         generator.train(was_training)
+        if dist.enabled:
+            broadcast_int(0, dist, device)  # the other ranks stop serving samples
     return results
 
 

@@ -36,7 +36,8 @@ def frechet_distance(a: Tensor | np.ndarray, b: Tensor | np.ndarray) -> float:
         raise ValueError(
             f"frechet_distance needs two (n >= 2, d) feature sets, got {tuple(a.shape)}, {tuple(b.shape)}"
         )
-    metric = FrechetInceptionDistance(feature=_GivenFeatures(a.shape[1])).double()
+    # sync_on_compute=False: the features are already complete here, even inside a process group.
+    metric = FrechetInceptionDistance(feature=_GivenFeatures(a.shape[1]), sync_on_compute=False).double()
     metric.update(a, real=True)
     metric.update(b, real=False)
     return max(float(metric.compute()), 0.0)

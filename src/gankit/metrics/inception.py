@@ -28,9 +28,9 @@ def _build_metrics(subset_size: int) -> tuple[Any, Any, Any]:
         from torchmetrics.image.kid import KernelInceptionDistance
 
         return (
-            FrechetInceptionDistance(feature=FEATURES),
-            KernelInceptionDistance(feature=FEATURES, subset_size=subset_size),
-            InceptionScore(),
+            FrechetInceptionDistance(feature=FEATURES, sync_on_compute=False),
+            KernelInceptionDistance(feature=FEATURES, subset_size=subset_size, sync_on_compute=False),
+            InceptionScore(sync_on_compute=False),
         )
     except (ImportError, ModuleNotFoundError) as err:
         raise GankitError(f"{_MISSING} ({err})") from None
