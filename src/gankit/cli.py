@@ -61,6 +61,8 @@ HELP = {
     "sync_bn": "under torchrun: BatchNorm statistics over all ranks (SyncBatchNorm, CUDA only)",
     "lr_scaling": "under torchrun: scale learning rates by world size: none, linear or sqrt",
     "dist_timeout": "under torchrun: seconds a collective may wait (e.g. on a dead rank) before failing",
+    "channels_last": "fast path: image models and batches in channels-last memory layout (same math)",
+    "fused_optimizer": "fast path: Adam's fused kernel (same math up to float rounding)",
 }
 
 

@@ -97,6 +97,8 @@ class TrainConfig:
     sync_bn: bool = False
     lr_scaling: str = "none"
     dist_timeout: float = 600.0
+    channels_last: bool = True
+    fused_optimizer: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -57,7 +57,9 @@ def resolve_device(name: str) -> torch.device:
 def make_optimizer(params: Any, config: TrainConfig, lr: float) -> torch.optim.Optimizer:
     """Adam(lr, (beta1, beta2)) as in DCGAN, or SGD with (Nesterov) momentum as in the Keras document."""
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=(config.beta1, config.beta2))
+        return torch.optim.Adam(
+            params, lr=lr, betas=(config.beta1, config.beta2), fused=config.fused_optimizer
+        )
     return torch.optim.SGD(params, lr=lr, momentum=config.momentum, nesterov=config.nesterov)
 
 
@@ -114,6 +116,9 @@ class Trainer:
             discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(discriminator)
         self.generator: nn.Module = generator.to(self.device)
         self.discriminator: nn.Module = discriminator.to(self.device)
+        if self._channels_last:
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
         # What the updates run through: DDP wrappers (gradients averaged over ranks) or the models.
         self.g_train: nn.Module = self._wrap(self.generator)
         self.d_pair: nn.Module = self._wrap(_PairForward(self.discriminator))
@@ -138,6 +143,11 @@ class Trainer:
         self._collapse_classifier: nn.Module | None = None
         self.last_d_outputs: tuple[Tensor, Tensor] | None = None
         self.board: Any = None
+
+    @property
+    def _channels_last(self) -> bool:
+        """`--channels-last` applies to image data (4-D batches); other data has no channels."""
+        return self.config.channels_last and self.dataset.kind == "image" and len(self.dataset.shape) == 3
 
     def _wrap(self, module: nn.Module) -> nn.Module:
         if not self.dist.enabled:
@@ -188,6 +198,8 @@ class Trainer:
         seed = self.config.seed + 3
         if isinstance(self.dataset, ImageData):
             data = self.dataset.tensor("train", self.output).to(self.device)
+            if self._channels_last:
+                data = data.contiguous(memory_format=torch.channels_last)
             try:
                 return TensorBatches(data, self.config.batch_size, seed, self.dist)
             except ValueError as exc:
