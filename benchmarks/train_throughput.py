@@ -14,7 +14,7 @@ with its own defaults, logging every 10 steps.
 Both run in this process, interleaved (A B A B ...) after a warm-up, and the script prints
 images/s (median, min-max over the windows), the ratio, GFLOP/s from torch.utils.flop_counter
 and the fraction of the fp32 2048^3 matmul rate measured in the same run, the peak memory of
-each loop (RSS of a separate short process on CPU; torch.cuda.max_memory_allocated on CUDA),
+each loop (peak RSS, VmHWM, of a separate short process on CPU; torch.cuda.max_memory_allocated on CUDA),
 and the targets of the performance issue with pass/fail.
 """
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -55,6 +54,7 @@ CONFIGS = {
     "mlp": Setup("mlp", (1, 28, 28), None),
 }
 BATCH, NZ = 64, 100
+SWITCHES = ("channels_last", "fused_optimizer")  # gankit's fast-path switches, on by default
 
 
 def images(shape: tuple[int, ...], n: int = 1024) -> ImageData:
@@ -195,7 +195,9 @@ def probe(spec: str, iterations: int) -> None:
     instance = build(CONFIGS[name], torch.device("cpu"))
     for _ in range(iterations):
         instance.step()
-    print(json.dumps({"rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    # VmHWM: this process's own peak RSS (ru_maxrss would carry over the parent's peak across fork+exec)
+    status = dict(line.split(":", 1) for line in open("/proc/self/status").read().splitlines() if ":" in line)
+    print(json.dumps({"rss_mib": int(status["VmHWM"].split()[0]) / 1024}))
 
 
 def main() -> None:
@@ -204,6 +206,9 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=5)
     parser.add_argument("--iterations", type=int, default=20, help="steps per window")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--ablation", action="store_true", help="also gankit with each fast-path switch turned off"
+    )
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
@@ -220,6 +225,9 @@ def main() -> None:
     for name in args.configs.split(","):
         setup = CONFIGS[name]
         loops = {"reference": ReferenceLoop(setup, device), "gankit": GankitLoop(setup, device)}
+        if args.ablation:
+            for switch in SWITCHES:
+                loops[f"--no-{switch.replace('_', '-')}"] = GankitLoop(setup, device, **{switch: False})
         flops = {k: flops_per_image(loop.step) for k, loop in loops.items()}
         for loop in loops.values():  # warm-up
             window(loop.step, max(2, args.iterations // 4), device)
@@ -232,13 +240,14 @@ def main() -> None:
         for k in loops:
             medians[k] = statistics.median(rates[k])
             achieved = medians[k] * flops[k] / 1e9
-            memory = peak_memory(name, k, device)
+            memory = peak_memory(name, k, device) if k in ("reference", "gankit") else float("nan")
             print(
-                f"  {k:9s} {medians[k]:8.1f} img/s "
+                f"  {k:22s} {medians[k]:8.1f} img/s "
                 f"(min {min(rates[k]):.1f}, max {max(rates[k]):.1f}); "
                 f"{flops[k] / 1e9:.3f} GFLOP/img; "
-                f"{achieved:.1f} GFLOP/s = {achieved / ceiling:.0%} of matmul; "
-                f"peak {memory:.0f} MiB"
+                f"{achieved:.1f} GFLOP/s = {achieved / ceiling:.0%} of matmul"
+                + ("" if memory != memory else f"; peak {memory:.0f} MiB")
+                + ("" if k == "reference" else f"; x{medians[k] / medians['reference']:.3f} reference")
             )
         ratio = medians["gankit"] / medians["reference"]
         verdict = "" if setup.target is None or device.type != "cpu" else (

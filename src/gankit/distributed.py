@@ -128,15 +128,6 @@ def mean_over_ranks(values: dict[str, Tensor], ctx: DistContext) -> dict[str, Te
     return dict(zip(names, stacked.unbind(), strict=True))
 
 
-def any_rank(flag: bool, ctx: DistContext, device: torch.device) -> bool:
-    """True on every rank when `flag` is true on at least one."""
-    if not ctx.enabled:
-        return flag
-    value = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(value, op=dist.ReduceOp.MAX)
-    return bool(value.item())
-
-
 def barrier(ctx: DistContext) -> None:
     if ctx.enabled:
         dist.barrier()
