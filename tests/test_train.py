@@ -102,7 +102,10 @@ def test_gaussian_1d_learns_the_data_mean(tmp_path):
     assert fake.std().item() == pytest.approx(0.5, abs=0.3)
 
 
-@pytest.mark.parametrize("model,extra", [("mlp", {}), ("dcgan", {"image_size": 28, "optimizer": "sgd"})])
+@pytest.mark.parametrize(
+    "model,extra",
+    [("mlp", {}), ("dcgan", {"image_size": 28, "optimizer": "sgd"}), ("dcgan", {"image_size": 28})],
+)
 def test_exact_resume_is_bit_identical(tmp_path, model, extra):
     full = _config(tmp_path / "a", model=model, steps=6, **extra)
     Trainer(full, progress=False).fit()

@@ -83,8 +83,15 @@ def init_distributed(device: torch.device, timeout_s: float) -> tuple[DistContex
     else:
         raise GankitError(f"distributed training runs on cuda (nccl) or cpu (gloo), not {device.type}")
     if not dist.is_initialized():
+        from torch.distributed.rendezvous import rendezvous
+
+        timeout = timedelta(seconds=timeout_s)
+        store, rank, world = next(rendezvous("env://", timeout=timeout))
+        # The store outlives an elastic restart (torchrun's agent keeps it); a fresh key prefix per
+        # restart keeps the new workers from reading the dead workers' addresses.
+        store = dist.PrefixStore(f"gankit/restart-{restart_count()}", store)
         options = {"device_id": device} if backend == "nccl" else {}
-        dist.init_process_group(backend, timeout=timedelta(seconds=timeout_s), **options)
+        dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=timeout, **options)
     if dist.get_world_size() != world:
         raise GankitError(f"process group has {dist.get_world_size()} ranks but WORLD_SIZE is {world}")
     return DistContext(rank, world, local_rank, backend), device

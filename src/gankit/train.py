@@ -309,6 +309,8 @@ class Trainer:
         self.discriminator.load_state_dict(state["discriminator"])
         self.opt_g.load_state_dict(state["optimizer_g"])
         self.opt_d.load_state_dict(state["optimizer_d"])
+        for opt in (self.opt_g, self.opt_d):
+            _match_param_layout(opt)
         set_rng_state(state["rng"]["global"], self.device)
         self.noise_rng.set_state(state["rng"]["noise"])
         self.batches.load_state_dict(state["rng"]["batches"])
@@ -549,6 +551,23 @@ class Trainer:
             kl = record.get("classes/kl_to_uniform")
             events.append(self.alarms["collapse"].observe(step, record["diversity/ratio"], kl))
         return [e for e in events if e is not None]
+
+
+def _match_param_layout(opt: torch.optim.Optimizer) -> None:
+    """Give loaded optimizer moments their parameter's memory layout (checkpoints store them contiguous).
+
+    A fused optimizer walks a parameter and its moments element by element in memory
+    order, so a channels-last parameter needs channels-last moments.
+    """
+    for group in opt.param_groups:
+        for param in group["params"]:
+            for key, value in opt.state.get(param, {}).items():
+                if (
+                    isinstance(value, Tensor)
+                    and value.shape == param.shape
+                    and value.stride() != param.stride()
+                ):
+                    opt.state[param][key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
 
 
 def _grad_norm(module: nn.Module) -> Tensor:
