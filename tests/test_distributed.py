@@ -40,9 +40,13 @@ def single(*args: str) -> list[str]:
     return [sys.executable, "-m", "gankit", "train", *args]
 
 
+def outside_env() -> dict[str, str]:
+    """This environment without the variables that would make a child think it is a rank."""
+    return {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+
+
 def run(cmd: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=outside_env())
 
 
 def weights(run_dir: Path) -> dict[str, torch.Tensor]:
@@ -210,10 +214,9 @@ def test_elastic_restart_resumes_from_the_last_checkpoint(tmp_path):
     """torchrun --max-restarts 1: after a rank is killed the job restarts, resumes, and ends as unbroken."""
     unbroken, restarted = tmp_path / "unbroken", tmp_path / "restarted"
     assert run(torchrun(*IMAGES, "--steps", "40", "--out", str(unbroken))).returncode == 0
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     job = subprocess.Popen(
         torchrun(*IMAGES, "--steps", "40", "--out", str(restarted), restarts=1),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=outside_env(),
     )  # fmt: skip
     try:
         wait_for_checkpoint(restarted, 10, job)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 import torch
@@ -12,6 +15,9 @@ from torch import Tensor, nn
 
 from gankit.losses import discriminator_loss, generator_non_saturating
 from gankit.theory.divergence import gaussian_pdf, jsd, optimal_discriminator
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def mlp_1d(hidden: int, input_scale: float = 1.0) -> nn.Module:
@@ -104,6 +110,21 @@ def histogram_jsd(samples: np.ndarray, mean: float, std: float, bins: int = 200)
     return jsd(p_data / p_data.sum(), p_g)
 
 
+def _on_one_thread(fn: Callable[P, R]) -> Callable[P, R]:
+    """Run `fn` with torch on one intra-op thread, restoring the thread count afterwards."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+
+    return wrapper
+
+
 @dataclass
 class Snapshot:
     """What Figure 1 draws at one moment: G's samples, the z -> x map, and D on a grid."""
@@ -124,6 +145,7 @@ class Figure1Run:
     final_d_max_dev: float = float("nan")  # max |D(x) - 1/2| where p_data has 99% of its mass
 
 
+@_on_one_thread
 def train_figure1(
     mean: float = 4.0,
     std: float = 0.5,
@@ -144,28 +166,6 @@ def train_figure1(
     Runs on one CPU thread: the networks are tiny, and the result is then the same on any
     machine with this torch build, whatever its core count.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _train_figure1(
-            mean, std, steps, k, batch, hidden, seed, snapshot_every, lr_decay, g_input_scale
-        )
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _train_figure1(
-    mean: float,
-    std: float,
-    steps: int,
-    k: int,
-    batch: int,
-    hidden: int,
-    seed: int,
-    snapshot_every: int,
-    lr_decay: float,
-    g_input_scale: float,
-) -> Figure1Run:
     torch.manual_seed(seed)
     rng = torch.Generator().manual_seed(seed)
     g_net, d_net = mlp_1d(hidden, g_input_scale), mlp_1d(hidden)
