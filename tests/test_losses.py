@@ -81,3 +81,52 @@ def test_value_function_is_at_most_zero(real, fake):
 
 def test_registry_names():
     assert {"minimax", "non-saturating"} <= set(LOSSES)
+
+
+def test_new_losses_hand_values():
+    from gankit.losses import (
+        hinge_d,
+        hinge_g,
+        least_squares_d,
+        least_squares_g,
+        ragan_d,
+        ragan_g,
+        rsgan_d,
+        rsgan_g,
+        wasserstein_d,
+        wasserstein_g,
+    )
+
+    real, fake = torch.tensor([2.0, 0.5]), torch.tensor([-2.0, 0.0])
+    # hinge: mean(max(0, 1 - r)) = (0 + 0.5)/2; mean(max(0, 1 + f)) = (0 + 1)/2
+    assert hinge_d(real, fake).item() == pytest.approx(0.75)
+    assert hinge_g(None, fake).item() == pytest.approx(1.0)
+    assert wasserstein_d(real, fake).item() == pytest.approx(-1.0 - 1.25)
+    assert wasserstein_g(None, fake).item() == pytest.approx(1.0)
+    # LSGAN: 0.5 * mean((r - 1)^2) + 0.5 * mean(f^2) = 0.5 * 0.625 + 0.5 * 2
+    assert least_squares_d(real, fake).item() == pytest.approx(0.3125 + 1.0)
+    assert least_squares_g(None, fake).item() == pytest.approx(0.5 * (9 + 1) / 2)
+    sp = torch.nn.functional.softplus
+    pairs = torch.tensor([4.0, 2.0, 2.5, 0.5])  # r_i - f_j over all pairs
+    assert rsgan_d(real, fake).item() == pytest.approx(sp(-pairs).mean().item())
+    assert rsgan_g(real, fake).item() == pytest.approx(sp(pairs).mean().item())
+    r_mean, f_mean = 1.25, -1.0
+    expected = sp(-(real - f_mean)).mean() + sp(fake - r_mean).mean()
+    assert ragan_d(real, fake).item() == pytest.approx(expected.item())
+    assert ragan_g(real, fake).item() == pytest.approx(ragan_d(fake, real).item())
+    with pytest.raises(ValueError, match="needs D's logits on real data"):
+        rsgan_g(None, fake)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_loss_pushes_d_and_g_the_right_way(name):
+    # D's loss falls when real logits rise and fake logits fall; G's loss falls when fake logits rise.
+    loss = LOSSES[name]
+    real = torch.zeros(4, requires_grad=True)
+    fake = torch.full((4,), 0.5, requires_grad=True)
+    loss.d(real, fake).backward()
+    assert (real.grad < 0).all() and (fake.grad > 0).all()
+    fake.grad = None
+    loss.g(real.detach() if loss.g_needs_real else None, fake).backward()
+    assert (fake.grad < 0).all()
+    assert loss.paper

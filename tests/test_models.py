@@ -21,6 +21,8 @@ CASES = [
     ("dcgan", (1, 64, 64)),
     ("dcgan", (3, 64, 64)),
     ("keras-mnist", (1, 28, 28)),
+    ("resnet", (3, 32, 32)),
+    ("resnet", (1, 64, 64)),
     ("toy-mlp", (1,)),
     ("toy-mlp", (2,)),
 ]
@@ -131,3 +133,78 @@ def test_compatibility_errors():
     with pytest.raises(GankitError, match="unknown model"):
         check_compatible("resnet9000", "image", (1, 28, 28), "mnist")
     check_compatible("mlp", "image", (1, 8, 8), "digits")  # any size
+
+
+def test_resnet_is_the_sngan_layout():
+    from gankit.models.resnet import DownBlock, SumPool, UpBlock
+
+    for size, ups, downs in ((32, 3, 2), (64, 4, 3)):
+        g, d = build_models("resnet", (3, size, size), 16)
+        assert sum(isinstance(m, UpBlock) for m in g.modules()) == ups  # 4 px doubled to `size`
+        blocks = [m for m in d.modules() if isinstance(m, DownBlock)]
+        assert [b.downsample for b in blocks] == [True] * downs + [False, False]  # down to 8 px, then 2 more
+        assert not any(isinstance(m, nn.BatchNorm2d) for m in d.modules())
+        assert isinstance(d.net[-2], SumPool) and d.net[-1].out_features == 1
+
+
+@pytest.mark.parametrize(("name", "shape"), [("dcgan", (1, 28, 28)), ("mlp", (1, 8, 8)), ("toy-mlp", (2,))])
+def test_model_options_apply_to_every_model(name, shape):
+    from gankit.models import ModelOptions
+
+    torch.manual_seed(0)
+    options = ModelOptions(pack=2, minibatch_std=True, spectral_norm=True)
+    g, d = build_models(name, shape, 16, options)
+    fake = g(torch.rand(8, 16))
+    assert d(fake).shape == (4,)  # 8 samples judged in packs of 2
+    assert any("parametrizations" in key for key in d.state_dict())  # spectral norm on D's weights
+    cond_g, cond_d = build_models(name, shape, 16, ModelOptions(n_classes=10))
+    labels = torch.arange(8) % 10
+    fake = cond_g(torch.rand(8, 16), labels)
+    assert fake.shape == (8, *shape) and cond_d(fake, labels).shape == (8,)
+
+
+def test_conditional_generator_uses_the_label_and_cycles_without_one():
+    from gankit.models import ModelOptions
+
+    torch.manual_seed(0)
+    g, _ = build_models("toy-mlp", (2,), 4, ModelOptions(n_classes=3))
+    noise = torch.rand(6, 4).repeat(1, 1)
+    same_noise = noise[:1].expand(3, 4)
+    outs = g(same_noise, torch.tensor([0, 1, 2]))
+    assert not torch.allclose(outs[0], outs[1]) and not torch.allclose(outs[1], outs[2])
+    torch.testing.assert_close(g(noise), g(noise, torch.tensor([0, 1, 2, 0, 1, 2])))
+
+
+def test_projection_discriminator_adds_embed_dot_features():
+    from gankit.models import ModelOptions
+
+    torch.manual_seed(0)
+    _, d = build_models("toy-mlp", (2,), 4, ModelOptions(n_classes=5))
+    x, labels = torch.randn(6, 2), torch.tensor([0, 1, 2, 3, 4, 0])
+    features = d.body(x)  # (6, 128)
+    expected = d(x) + (d.embed.weight[labels] * features).sum(dim=1)
+    torch.testing.assert_close(d(x, labels), expected)
+
+
+def test_minibatch_std_matches_hand_computation():
+    from gankit.models.parts import minibatch_std
+
+    features = torch.tensor([[0.0, 2.0], [2.0, 2.0], [4.0, 8.0], [6.0, 8.0]])
+    out = minibatch_std(features, group_size=2)  # groups {0, 2} and {1, 3}
+    # std over group {0, 2}: features (0, 4) -> 2 and (2, 8) -> 3, mean 2.5; group {1, 3}: 2 and 3 -> 2.5
+    torch.testing.assert_close(out[:, 2], torch.full((4,), 2.5), atol=1e-4, rtol=0)
+    images = torch.randn(8, 3, 4, 4)
+    assert minibatch_std(images).shape == (8, 4, 4, 4)
+    collapsed = images[:1].expand(8, 3, 4, 4)
+    assert minibatch_std(collapsed)[:, 3].abs().max() < 1e-3  # identical samples: std 0
+
+
+def test_pack_groups_consecutive_samples():
+    from gankit.models.parts import pack_samples
+
+    x = torch.arange(4 * 2 * 3 * 3, dtype=torch.float32).view(4, 2, 3, 3)
+    packed = pack_samples(x, 2)
+    assert packed.shape == (2, 4, 3, 3)
+    torch.testing.assert_close(packed[1, 2:], x[3])
+    with pytest.raises(ValueError, match="--pack 3"):
+        pack_samples(x, 3)

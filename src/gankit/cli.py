@@ -19,8 +19,8 @@ HELP = {
     "dataset": (
         "mnist-5k, mnist, fashion-mnist, digits, stacked-mnist, gaussian-1d, ring8, grid25 or folder:PATH"
     ),
-    "model": "model name: dcgan, mlp, keras-mnist, toy-mlp",
-    "loss": "generator/discriminator loss: non-saturating or minimax",
+    "model": "model name: dcgan, mlp, keras-mnist, resnet, toy-mlp",
+    "loss": "loss: non-saturating, minimax, hinge, wasserstein, least-squares, rsgan or ragan",
     "k": "discriminator steps per generator step",
     "batch_size": "m: real and fake samples per discriminator step",
     "steps": "training iterations (generator updates); default 1000 unless --epochs",
@@ -63,6 +63,15 @@ HELP = {
     "dist_timeout": "under torchrun: seconds a collective may wait (e.g. on a dead rank) before failing",
     "channels_last": "fast path: image models and batches in channels-last memory layout (same math)",
     "fused_optimizer": "fast path: Adam's fused kernel (same math up to float rounding)",
+    "spectral_norm": "spectral normalization on every weight of D (Miyato et al. 2018)",
+    "r1": "R1 penalty weight gamma on real data (Mescheder et al. 2018); 0 is off",
+    "r1_interval": "apply R1 every N discriminator steps, scaled by N (lazy regularization, StyleGAN2)",
+    "gp": "gradient penalty weight lambda at real/fake interpolates (WGAN-GP); 0 is off",
+    "pack": "PacGAN: D judges m samples at once (Lin et al. 2018); 1 is off",
+    "minibatch_std": "minibatch standard deviation feature before D's last layer (Karras et al. 2018)",
+    "diffaugment": "DiffAugment policy for real and fake images, e.g. color,translation,cutout",
+    "ema_half_life": "keep an EMA of G's weights with this half-life in images; sample/eval use it",
+    "conditional": "class-conditional G (one-hot labels) and projection D (Miyato & Koyama 2018)",
 }
 
 
@@ -128,12 +137,36 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", required=True, help="FILE.png (grid), FILE.npz, or a directory of PNGs")
     sample.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
     sample.add_argument("--device", default="cpu", help="device to sample on (default: cpu)")
+    sample.add_argument(
+        "--class",
+        dest="label",
+        type=int,
+        default=None,
+        metavar="K",
+        help="class to draw from a conditional generator (default: classes in turn)",
+    )
+    sample.add_argument(
+        "--interpolate",
+        action="store_true",
+        help="a .png of --n strips, each walking between two noise vectors (default: off)",
+    )
+    sample.add_argument("--frames", type=int, default=10, help="images per --interpolate strip (default: 10)")
+    sample.add_argument(
+        "--no-ema",
+        action="store_true",
+        help="G's own weights instead of their EMA, where kept (default: EMA)",
+    )
 
     evaluate = sub.add_parser("eval", help="score a trained generator; writes RUN_DIR/eval.json")
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
     evaluate.add_argument("--metrics", default=None, help="comma-separated names (default: all that apply)")
     evaluate.add_argument("--n", type=int, default=None, help="generator samples (default: per metric)")
     evaluate.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+    evaluate.add_argument(
+        "--no-ema",
+        action="store_true",
+        help="G's own weights instead of their EMA, where kept (default: EMA)",
+    )
 
     report = sub.add_parser("report", help="write RUN_DIR/report.html (or serve it live with --serve)")
     report.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
@@ -190,7 +223,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     if args.n is not None and args.n < 1:
         raise GankitError(f"--n must be >= 1, got {args.n}")
-    results = evaluate_run(args.run_dir, parse_names(args.metrics), args.n, args.seed)
+    results = evaluate_run(args.run_dir, parse_names(args.metrics), args.n, args.seed, ema=not args.no_ema)
     print(json.dumps(results, indent=2))
     return 0
 
@@ -239,12 +272,23 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    from gankit.sample import generate, load_generator, write_samples
+    from pathlib import Path
+
+    from gankit.sample import generate, interpolate, load_generator, write_samples
 
     if args.n < 1:
         raise GankitError(f"--n must be >= 1, got {args.n}")
-    generator, info = load_generator(args.source, args.device)
-    samples = generate(generator, info, args.n, seed=args.seed, device=args.device)
+    generator, info = load_generator(args.source, args.device, ema=not args.no_ema)
+    if args.interpolate:
+        if info.kind != "image" or Path(args.out).suffix != ".png":
+            raise GankitError(
+                "--interpolate writes image strips: it needs an image generator and --out FILE.png"
+            )
+        strips = interpolate(generator, info, args.n, args.frames, args.seed, args.device, args.label)
+        path = write_samples(strips, info, args.out, nrow=args.frames)
+        print(f"wrote {args.n} interpolation strips of {args.frames} images to {path}")
+        return 0
+    samples = generate(generator, info, args.n, seed=args.seed, device=args.device, label=args.label)
     path = write_samples(samples, info, args.out)
     print(f"wrote {args.n} samples to {path}")
     return 0

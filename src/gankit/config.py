@@ -99,6 +99,15 @@ class TrainConfig:
     dist_timeout: float = 600.0
     channels_last: bool = True
     fused_optimizer: bool = True
+    spectral_norm: bool = False
+    r1: float = 0.0
+    r1_interval: int = 16
+    gp: float = 0.0
+    pack: int = 1
+    minibatch_std: bool = False
+    diffaugment: str | None = None
+    ema_half_life: float | None = None
+    conditional: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -149,6 +158,8 @@ class TrainConfig:
             "stack_size",
             "alarm_window",
             "watch_every",
+            "r1_interval",
+            "pack",
         ):
             _positive_int(name.replace("_", "-"), getattr(self, name))
         if self.steps is not None:
@@ -173,6 +184,22 @@ class TrainConfig:
         _choice("lr-scaling", self.lr_scaling, LR_SCALING)
         if not self.dist_timeout > 0:
             raise GankitError(f"--dist-timeout must be > 0 seconds, got {self.dist_timeout}")
+        for name in ("r1", "gp"):
+            if not getattr(self, name) >= 0:
+                raise GankitError(f"--{name} must be >= 0, got {getattr(self, name)}")
+        if self.ema_half_life is not None and not self.ema_half_life > 0:
+            raise GankitError(f"--ema-half-life must be > 0 images, got {self.ema_half_life}")
+        if self.batch_size % self.pack:
+            raise GankitError(f"--pack {self.pack} must divide --batch-size {self.batch_size}")
+        if self.conditional and self.pack > 1:
+            raise GankitError("--conditional and --pack cannot be combined (a pack has no single label)")
+        if self.diffaugment is not None:
+            from gankit.augment import parse_policy
+
+            try:
+                parse_policy(self.diffaugment)
+            except ValueError as exc:
+                raise GankitError(f"--diffaugment: {exc}") from None
         if self.gaussian_std <= 0:
             raise GankitError(f"--gaussian-std must be > 0, got {self.gaussian_std}")
         lr_g = DEFAULT_LR[self.optimizer] if self.lr_g is None else self.lr_g

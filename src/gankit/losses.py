@@ -21,8 +21,18 @@ __all__ = [
     "generator_minimax",
     "generator_non_saturating",
     "get_loss",
-    "value_function",
+    "hinge_d",
+    "hinge_g",
     "jsd_lower_bound",
+    "least_squares_d",
+    "least_squares_g",
+    "ragan_d",
+    "ragan_g",
+    "rsgan_d",
+    "rsgan_g",
+    "value_function",
+    "wasserstein_d",
+    "wasserstein_g",
 ]
 
 
@@ -71,22 +81,109 @@ def generator_non_saturating(real_logits: Tensor | None, fake_logits: Tensor) ->
     return -F.logsigmoid(fake_logits).mean()
 
 
+def hinge_d(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))]: the hinge loss of Lim & Ye 2017 (Geometric GAN),
+    as used by SNGAN (Miyato et al. 2018, eq. (16)) and BigGAN. Here D(.) is the raw logit."""
+    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+
+def hinge_g(real_logits: Tensor | None, fake_logits: Tensor) -> Tensor:
+    """-E[D(G(z))], the generator side of the hinge loss (Lim & Ye 2017; Miyato et al. 2018)."""
+    del real_logits
+    return -fake_logits.mean()
+
+
+def wasserstein_d(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """E[D(G(z))] - E[D(x)]: the critic loss of WGAN (Arjovsky et al. 2017, eq. (3)).
+
+    D must be kept (close to) 1-Lipschitz: pair it with `--gp` (Gulrajani et al. 2017)
+    or `--spectral-norm`; alone the loss is unbounded below.
+    """
+    return fake_logits.mean() - real_logits.mean()
+
+
+def wasserstein_g(real_logits: Tensor | None, fake_logits: Tensor) -> Tensor:
+    """-E[D(G(z))], the generator side of WGAN (Arjovsky et al. 2017)."""
+    del real_logits
+    return -fake_logits.mean()
+
+
+def least_squares_d(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2]: LSGAN with a=0, b=1 (Mao et al. 2017, eq. (2))."""
+    return 0.5 * (real_logits - 1).square().mean() + 0.5 * fake_logits.square().mean()
+
+
+def least_squares_g(real_logits: Tensor | None, fake_logits: Tensor) -> Tensor:
+    """1/2 E[(D(G(z)) - 1)^2]: LSGAN's generator loss with c=1 (Mao et al. 2017, eq. (2))."""
+    del real_logits
+    return 0.5 * (fake_logits - 1).square().mean()
+
+
+def _pairwise_differences(first: Tensor, second: Tensor) -> Tensor:
+    """first_i - second_j for every pair (i, j), flattened: the relativistic comparisons."""
+    return (first[:, None] - second[None, :]).flatten()  # (N * M,)
+
+
+def rsgan_d(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """-E[log sigmoid(C(x_r) - C(x_f))]: the relativistic standard GAN (Jolicoeur-Martineau 2019, eq. (9)).
+
+    The expectation runs over all pairs of a real and a fake sample of the batch.
+    """
+    return -F.logsigmoid(_pairwise_differences(real_logits, fake_logits)).mean()
+
+
+def rsgan_g(real_logits: Tensor | None, fake_logits: Tensor) -> Tensor:
+    """-E[log sigmoid(C(x_f) - C(x_r))]: RSGAN's generator loss (Jolicoeur-Martineau 2019, eq. (10))."""
+    return -F.logsigmoid(_pairwise_differences(fake_logits, _needs(real_logits))).mean()
+
+
+def ragan_d(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """Relativistic average GAN (Jolicoeur-Martineau 2019, eq. (13)) with the standard (logistic) loss:
+    -E[log sigmoid(C(x_r) - E C(x_f))] - E[log(1 - sigmoid(C(x_f) - E C(x_r)))]."""
+    return (
+        -F.logsigmoid(real_logits - fake_logits.mean()).mean()
+        - F.logsigmoid(-(fake_logits - real_logits.mean())).mean()
+    )
+
+
+def ragan_g(real_logits: Tensor | None, fake_logits: Tensor) -> Tensor:
+    """RaGAN's generator loss (Jolicoeur-Martineau 2019, eq. (14)): D's loss with real and fake swapped."""
+    return ragan_d(fake_logits, _needs(real_logits))
+
+
+def _needs(real_logits: Tensor | None) -> Tensor:
+    if real_logits is None:
+        raise ValueError("a relativistic generator loss needs D's logits on real data")
+    return real_logits
+
+
 @dataclass(frozen=True)
 class GANLoss:
     """A pair of pure losses: `d(real_logits, fake_logits)` and `g(real_logits, fake_logits)`.
 
     `g_needs_real` is False for losses whose generator term ignores real logits,
     so the trainer can skip a forward pass of D on real data during G's step.
+    `probabilistic` is True where sigmoid(logit) is D's probability that x is real,
+    so that V(D, G) and its JSD bound are meaningful; `paper` names the source.
     """
 
     d: Callable[[Tensor, Tensor], Tensor]
     g: Callable[[Tensor | None, Tensor], Tensor]
     g_needs_real: bool = False
+    probabilistic: bool = False
+    paper: str = ""
 
 
 LOSSES: dict[str, GANLoss] = {
-    "minimax": GANLoss(d=discriminator_loss, g=generator_minimax),
-    "non-saturating": GANLoss(d=discriminator_loss, g=generator_non_saturating),
+    "minimax": GANLoss(discriminator_loss, generator_minimax, False, True, "Goodfellow et al. 2014"),
+    "non-saturating": GANLoss(
+        discriminator_loss, generator_non_saturating, False, True, "Goodfellow et al. 2014, Sec. 3"
+    ),
+    "hinge": GANLoss(hinge_d, hinge_g, paper="Lim & Ye 2017; Miyato et al. 2018"),
+    "wasserstein": GANLoss(wasserstein_d, wasserstein_g, paper="Arjovsky et al. 2017"),
+    "least-squares": GANLoss(least_squares_d, least_squares_g, paper="Mao et al. 2017"),
+    "rsgan": GANLoss(rsgan_d, rsgan_g, g_needs_real=True, paper="Jolicoeur-Martineau 2019"),
+    "ragan": GANLoss(ragan_d, ragan_g, g_needs_real=True, paper="Jolicoeur-Martineau 2019"),
 }
 
 

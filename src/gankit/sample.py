@@ -33,6 +33,8 @@ class GeneratorInfo:
     kind: str
     dataset: str
     step: int
+    n_classes: int = 0
+    ema: bool = False
     gankit_version: str = __version__
 
     @classmethod
@@ -44,16 +46,27 @@ class GeneratorInfo:
             raise GankitError(f"generator.json is missing a field ({exc})") from None
 
 
-def export_generator(generator: nn.Module, info: GeneratorInfo, directory: str | Path) -> None:
-    """Write `generator.safetensors` and `generator.json` into `directory` (atomically)."""
+def export_generator(
+    generator: nn.Module, info: GeneratorInfo, directory: str | Path, name: str = "generator"
+) -> None:
+    """Write `NAME.safetensors` (and `generator.json`) into `directory` (atomically).
+
+    A run that keeps an EMA of G exports the EMA as `generator` and G's own weights
+    as `generator_raw`.
+    """
     directory = Path(directory)
     weights = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-    atomic_write_bytes(directory / "generator.safetensors", st_save(weights))
+    atomic_write_bytes(directory / f"{name}.safetensors", st_save(weights))
     atomic_write_json(directory / "generator.json", dataclasses.asdict(info))
 
 
-def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, GeneratorInfo]:
-    """Load a generator from a run directory, its `generator.safetensors`, or its latest checkpoint."""
+def load_generator(
+    path: str | Path, device: str | torch.device = "cpu", ema: bool = True
+) -> tuple[nn.Module, GeneratorInfo]:
+    """Load a generator from a run directory, its `generator.safetensors`, or its latest checkpoint.
+
+    Where the run kept an EMA of G, that is what loads, unless `ema` is False.
+    """
     path = Path(path)
     if path.is_file() and path.suffix == ".safetensors":
         path = path.parent
@@ -61,17 +74,18 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
         raise GankitError(f"no run directory or generator at {path}")
     if (path / "generator.safetensors").is_file():
         info = GeneratorInfo.from_dict(read_json(path / "generator.json"))
+        file = path / ("generator.safetensors" if ema or not info.ema else "generator_raw.safetensors")
         try:
-            weights = st_load((path / "generator.safetensors").read_bytes())
+            weights = st_load(file.read_bytes())
         except Exception as exc:
-            raise GankitError(f"{path / 'generator.safetensors'} is unreadable ({exc})") from None
+            raise GankitError(f"{file} is unreadable ({exc})") from None
     else:
         from gankit.checkpoint import load_checkpoint
 
         state = load_checkpoint(path / "checkpoint")
         info = GeneratorInfo.from_dict(state["generator_info"])
-        weights = state["generator"]
-    generator = build_generator(info.model, info.shape, info.noise_dim)
+        weights = state["generator_ema"] if ema and "generator_ema" in state else state["generator"]
+    generator = build_generator(info.model, info.shape, info.noise_dim, info.n_classes)
     try:
         generator.load_state_dict(weights)
     except RuntimeError as exc:
@@ -80,7 +94,6 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
 
 
 @torch.no_grad()
-@torch.no_grad()
 def generate(
     generator: nn.Module,
     info: GeneratorInfo,
@@ -88,15 +101,76 @@ def generate(
     seed: int = 0,
     batch: int = 500,
     device: str | torch.device = "cpu",
+    label: int | None = None,
 ) -> Tensor:
-    """n samples from `generator` in eval mode, reproducible under `seed`; returned on the CPU."""
+    """n samples from `generator` in eval mode, reproducible under `seed`; returned on the CPU.
+
+    `label` picks the class of a conditional generator (default: classes in turn).
+    """
     rng = torch.Generator().manual_seed(seed)
     noise = sample_noise(info.noise, n, info.noise_dim, rng)  # (n, noise_dim)
-    chunks = [generator(noise[i : i + batch].to(device)).cpu() for i in range(0, n, batch)]
+    return _through(generator, noise, batch, device, _labels(info, label, n))
+
+
+def _labels(info: GeneratorInfo, label: int | None, n: int) -> Tensor | None:
+    if label is None:
+        return None
+    if not info.n_classes:
+        raise GankitError(
+            f"--class needs a conditional generator (trained with --conditional); {info.model} is not"
+        )
+    if not 0 <= label < info.n_classes:
+        raise GankitError(f"--class must be in 0..{info.n_classes - 1}, got {label}")
+    return torch.full((n,), label, dtype=torch.long)
+
+
+def _through(
+    generator: nn.Module, noise: Tensor, batch: int, device: str | torch.device, labels: Tensor | None
+) -> Tensor:
+    chunks = []
+    for i in range(0, len(noise), batch):
+        z = noise[i : i + batch].to(device)
+        out = generator(z) if labels is None else generator(z, labels[i : i + batch].to(device))
+        chunks.append(out.cpu())
     return torch.cat(chunks)
 
 
-def write_samples(samples: Tensor, info: GeneratorInfo, out: str | Path) -> Path:
+@torch.no_grad()
+def interpolate(
+    generator: nn.Module,
+    info: GeneratorInfo,
+    rows: int,
+    frames: int = 10,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    label: int | None = None,
+) -> Tensor:
+    """`rows` strips of `frames` samples each, walking from one noise vector to another.
+
+    Normal noise is interpolated spherically (slerp), so every frame has a typical norm;
+    uniform noise linearly, so it stays in the cube. Returns (rows * frames, ...) row by row.
+    A conditional generator keeps one class along a strip (`label`, or the strip's number mod K).
+    """
+    if frames < 2:
+        raise GankitError(f"--frames must be >= 2, got {frames}")
+    rng = torch.Generator().manual_seed(seed)
+    ends = sample_noise(info.noise, 2 * rows, info.noise_dim, rng).view(rows, 2, info.noise_dim).double()
+    t = torch.linspace(0, 1, frames, dtype=torch.float64)[None, :, None]  # (1, frames, 1)
+    start, end = ends[:, :1], ends[:, 1:]  # (rows, 1, dim)
+    if info.noise == "normal":
+        cos = torch.nn.functional.cosine_similarity(start, end, dim=2)[..., None].clamp(-1, 1)
+        omega = torch.acos(cos).clamp_min(1e-6)
+        path = (torch.sin((1 - t) * omega) * start + torch.sin(t * omega) * end) / torch.sin(omega)
+    else:
+        path = (1 - t) * start + t * end  # (rows, frames, dim)
+    noise = path.reshape(rows * frames, info.noise_dim).float()
+    labels = _labels(info, label, rows * frames)
+    if labels is None and info.n_classes:  # one class per strip: strip r shows class r mod K
+        labels = (torch.arange(rows) % info.n_classes).repeat_interleave(frames)
+    return _through(generator, noise, 500, device, labels)
+
+
+def write_samples(samples: Tensor, info: GeneratorInfo, out: str | Path, nrow: int | None = None) -> Path:
     """Write samples as a `.png` grid, an `.npz` (key images or samples), or PNG files in a folder."""
     out = Path(out)
     if out.suffix == ".npz":
@@ -111,7 +185,7 @@ def write_samples(samples: Tensor, info: GeneratorInfo, out: str | Path) -> Path
 
             save_scatter(samples, samples[:0], out, title=f"{info.model} samples")
         else:
-            save_png(make_grid(to_uint8(samples, info.output)), out)
+            save_png(make_grid(to_uint8(samples, info.output), nrow=nrow), out)
     elif out.suffix == "":
         if info.kind != "image":
             raise GankitError("a folder of PNG files needs an image generator; use .npz for points")

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from gankit import __version__
+from gankit.augment import diff_augment, parse_policy
 from gankit.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from gankit.config import TrainConfig, config_differences
 from gankit.data import Dataset, ImageData, load_dataset, to_uint8
@@ -25,12 +26,14 @@ from gankit.distributed import (
     mean_over_ranks,
     shard,
 )
+from gankit.ema import GeneratorEMA, ema_decay
 from gankit.errors import GankitError
 from gankit.io import atomic_write_json, read_json
 from gankit.logger import JsonlLogger, NullLogger
 from gankit.losses import get_loss, jsd_lower_bound, value_function
-from gankit.models import build_models, check_compatible, get_model
+from gankit.models import ModelOptions, build_models, check_compatible, get_model
 from gankit.noise import sample_noise
+from gankit.regularizers import gradient_penalty, r1_penalty
 from gankit.sample import GeneratorInfo, export_generator
 from gankit.viz import make_grid, save_loss_curves, save_png, save_scatter
 
@@ -75,6 +78,11 @@ def resolve_steps(config: TrainConfig, dataset: Dataset) -> TrainConfig:
     return dataclasses.replace(config, steps=max(1, round(config.epochs * per_epoch / config.k)))
 
 
+def call_with_labels(module: nn.Module, x: Tensor, labels: Tensor | None) -> Tensor:
+    """module(x), or module(x, labels) for a conditional model."""
+    return module(x) if labels is None else module(x, labels)
+
+
 class _PairForward(nn.Module):
     """D on a real and a fake batch in one call (two passes, so BatchNorm sees each batch alone).
 
@@ -85,8 +93,9 @@ class _PairForward(nn.Module):
         super().__init__()
         self.discriminator = discriminator
 
-    def forward(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
-        return self.discriminator(real), self.discriminator(fake)
+    def forward(self, real: Tensor, fake: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        d = self.discriminator
+        return call_with_labels(d, real, labels), call_with_labels(d, fake, labels)
 
 
 class Trainer:
@@ -107,8 +116,16 @@ class Trainer:
         self.output = get_model(config.model).output
         self.loss = get_loss(config.loss)
 
+        self.n_classes = self._n_classes() if config.conditional else 0
+        self.augment = self._augment_policy()
+        if self.dist.enabled and (config.r1 or config.gp):
+            raise GankitError(
+                "--r1 and --gp are not supported under torchrun: their double backward would bypass "
+                "DistributedDataParallel's gradient averaging"
+            )
         torch.manual_seed(config.seed)  # model initialisation and dropout draw from the global RNG
-        generator, discriminator = build_models(config.model, self.dataset.shape, config.noise_dim)
+        options = ModelOptions(self.n_classes, config.pack, config.minibatch_std, config.spectral_norm)
+        generator, discriminator = build_models(config.model, self.dataset.shape, config.noise_dim, options)
         if config.sync_bn and self.dist.enabled:
             if self.device.type != "cuda":
                 raise GankitError("--sync-bn needs CUDA: torch's SyncBatchNorm does not run on CPU (gloo)")
@@ -130,6 +147,11 @@ class Trainer:
             self.discriminator.parameters(), self.config, self.config.lr_d * self.lr_scale
         )
         self.noise_rng = torch.Generator(self.device).manual_seed(config.seed + 1)
+        self.augment_rng = torch.Generator(self.device).manual_seed(config.seed + 4)  # DiffAugment and GP
+        self.ema: GeneratorEMA | None = None
+        if config.ema_half_life is not None:
+            images_per_step = self.config.batch_size * self.dist.world_size
+            self.ema = GeneratorEMA(self.generator, ema_decay(config.ema_half_life, images_per_step))
         self.batches = self._make_batches()
         fixed = torch.Generator().manual_seed(config.seed + 2)
         n_fixed = 64 if self.dataset.kind == "image" else 2000
@@ -148,6 +170,27 @@ class Trainer:
     def _channels_last(self) -> bool:
         """`--channels-last` applies to image data (4-D batches); other data has no channels."""
         return self.config.channels_last and self.dataset.kind == "image" and len(self.dataset.shape) == 3
+
+    def _n_classes(self) -> int:
+        """The number of classes of a labelled image dataset (for `--conditional`)."""
+        labels = getattr(self.dataset, "labels", {}).get("train")
+        if labels is None:
+            raise GankitError(f"--conditional needs a labelled dataset; {self.config.dataset} has no labels")
+        return int(labels.max()) + 1
+
+    def _augment_policy(self) -> tuple[str, ...]:
+        if self.config.diffaugment is None:
+            return ()
+        if self.dataset.kind != "image":
+            raise GankitError(
+                f"--diffaugment needs image data; {self.config.dataset} is {self.dataset.kind} data"
+            )
+        return parse_policy(self.config.diffaugment)
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator that samples and evaluation use: the EMA of G when kept, else G."""
+        return self.ema.module if self.ema is not None else self.generator
 
     def _wrap(self, module: nn.Module) -> nn.Module:
         if not self.dist.enabled:
@@ -200,8 +243,9 @@ class Trainer:
             data = self.dataset.tensor("train", self.output).to(self.device)
             if self._channels_last:
                 data = data.contiguous(memory_format=torch.channels_last)
+            labels = self.dataset.labels["train"].to(self.device) if self.n_classes else None
             try:
-                return TensorBatches(data, self.config.batch_size, seed, self.dist)
+                return TensorBatches(data, self.config.batch_size, seed, self.dist, labels)
             except ValueError as exc:
                 raise GankitError(f"--batch-size {self.config.batch_size}: {exc}") from None
         return SyntheticBatches(self.dataset, self.config.batch_size, seed, self.device, self.dist)
@@ -212,39 +256,83 @@ class Trainer:
         draw = sample_noise(c.noise, n * self.dist.world_size, c.noise_dim, self.noise_rng, self.device)
         return shard(draw, self.dist)
 
-    def d_step(self, real: Tensor, noise: Tensor) -> dict[str, Tensor]:
-        """One discriminator update on m real and m fresh fake samples (fakes carry no graph to G)."""
+    def noise_labels(self, n: int) -> Tensor | None:
+        """This rank's `n` uniformly drawn class labels for G's step (None when not conditional)."""
+        if not self.n_classes:
+            return None
+        draw = torch.randint(
+            self.n_classes, (n * self.dist.world_size,), generator=self.noise_rng, device=self.device
+        )
+        return shard(draw, self.dist)
+
+    def _augmented(self, x: Tensor) -> Tensor:
+        return diff_augment(x, self.augment, self.augment_rng) if self.augment else x
+
+    def d_step(
+        self, real: Tensor, noise: Tensor, labels: Tensor | None = None, r1_due: bool = False
+    ) -> dict[str, Tensor]:
+        """One discriminator update on m real and m fresh fake samples (fakes carry no graph to G).
+
+        Fakes take the real batch's labels when conditional. `r1_due` adds the lazy R1 penalty,
+        scaled by its interval; `--gp` adds the gradient penalty at every step.
+        """
+        c = self.config
         with torch.no_grad():
-            fake = self.generator(noise)
-        real_logits, fake_logits = self.d_pair(real, fake)  # (m,), (m,)
+            fake = call_with_labels(self.generator, noise, labels)
+        if r1_due:
+            real = real.detach().requires_grad_(True)
+        real_logits, fake_logits = self.d_pair(self._augmented(real), self._augmented(fake), labels)
         loss = self.loss.d(real_logits, fake_logits)
+        stats: dict[str, Tensor] = {}
+        if r1_due:
+            stats["reg/r1"] = r1_penalty(real_logits, real)
+            loss = loss + (c.r1 / 2) * c.r1_interval * stats["reg/r1"]
+        if c.gp:
+            stats["reg/gp"] = gradient_penalty(
+                lambda x: call_with_labels(self.discriminator, x, labels), real, fake, self.augment_rng
+            )
+            loss = loss + c.gp * stats["reg/gp"]
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
         grad = _grad_norm(self.discriminator)
-        if self.config.nan_watchdog:
+        if c.nan_watchdog:
             self._check_finite("loss/d", loss.detach(), "grad/d", grad)
         self.opt_d.step()
-        real_d, fake_d = torch.sigmoid(real_logits.detach()), torch.sigmoid(fake_logits.detach())
+        real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
+        real_d, fake_d = torch.sigmoid(real_logits), torch.sigmoid(fake_logits)
         self.last_d_outputs = (real_d, fake_d)
-        value = value_function(real_logits.detach(), fake_logits.detach())
+        stats = {"loss/d": loss.detach(), **{k: v.detach() for k, v in stats.items()}, "grad/d": grad}
+        if not self.loss.probabilistic:  # D's output is a score, not a probability
+            return {**stats, "logit/real": real_logits.mean(), "logit/fake": fake_logits.mean()}
+        value = value_function(real_logits, fake_logits)
         return {
-            "loss/d": loss.detach(),
+            **stats,
             "d/real": real_d.mean(),
             "d/fake": fake_d.mean(),
             "v/estimate": value,
             "jsd/lower_bound": jsd_lower_bound(value),
-            "grad/d": grad,
         }
 
-    def g_step(self, noise: Tensor, real: Tensor | None = None) -> dict[str, Tensor]:
+    def g_step(
+        self,
+        noise: Tensor,
+        real: Tensor | None = None,
+        labels: Tensor | None = None,
+        real_labels: Tensor | None = None,
+    ) -> dict[str, Tensor]:
         """One generator update through D; D's parameters take no gradient and are not updated.
 
         D is called unwrapped: under DDP only G's gradients are averaged over ranks here.
+        `real` (with `real_labels`) is needed by the relativistic losses only.
         """
-        self.discriminator.requires_grad_(False)
+        d = self.discriminator
+        d.requires_grad_(False)
         try:
-            fake_logits = self.discriminator(self.g_train(noise))
-            real_logits = self.discriminator(real) if self.loss.g_needs_real else None
+            fake = call_with_labels(self.g_train, noise, labels)
+            fake_logits = call_with_labels(d, self._augmented(fake), labels)
+            real_logits = None
+            if self.loss.g_needs_real and real is not None:
+                real_logits = call_with_labels(d, self._augmented(real), real_labels)
             loss = self.loss.g(real_logits, fake_logits)
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
@@ -253,7 +341,9 @@ class Trainer:
                 self._check_finite("loss/g", loss.detach(), "grad/g", grad)
             self.opt_g.step()
         finally:
-            self.discriminator.requires_grad_(True)
+            d.requires_grad_(True)
+        if self.ema is not None:
+            self.ema.update(self.generator)
         return {"loss/g": loss.detach(), "grad/g": grad}
 
     def _check_finite(self, loss_name: str, loss: Tensor, grad_name: str, grad: Tensor) -> None:
@@ -266,10 +356,14 @@ class Trainer:
 
     def train_step(self) -> dict[str, Tensor]:
         """One iteration of Algorithm 1: k discriminator steps, then one generator step."""
-        for _ in range(self.config.k):
-            stats = self.d_step(self.batches.next(), self.noise(self.config.batch_size))
-        real = self.batches.next() if self.loss.g_needs_real else None
-        return {**stats, **self.g_step(self.noise(self.config.batch_size), real)}
+        c = self.config
+        for i in range(c.k):
+            real, labels = self.batches.next_labeled()
+            r1_due = c.r1 > 0 and (self.step * c.k + i) % c.r1_interval == 0
+            stats = self.d_step(real, self.noise(c.batch_size), labels, r1_due)
+        real, real_labels = self.batches.next_labeled() if self.loss.g_needs_real else (None, None)
+        noise, labels = self.noise(c.batch_size), self.noise_labels(c.batch_size)
+        return {**stats, **self.g_step(noise, real, labels, real_labels)}
 
     # -- state -----------------------------------------------------------------------------
     def generator_info(self) -> GeneratorInfo:
@@ -283,6 +377,8 @@ class Trainer:
             self.dataset.kind,
             c.dataset,
             self.step,
+            n_classes=self.n_classes,
+            ema=self.ema is not None,
         )
 
     def state_dict(self) -> dict[str, Any]:
@@ -301,7 +397,9 @@ class Trainer:
                 "global": rng_state(self.device),
                 "noise": self.noise_rng.get_state(),
                 "batches": self.batches.state_dict(),
+                "augment": self.augment_rng.get_state(),
             },
+            **({"generator_ema": self.ema.state_dict()} if self.ema is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -314,6 +412,10 @@ class Trainer:
         set_rng_state(state["rng"]["global"], self.device)
         self.noise_rng.set_state(state["rng"]["noise"])
         self.batches.load_state_dict(state["rng"]["batches"])
+        if "augment" in state["rng"]:  # checkpoints of gankit 0.x before DiffAugment have none
+            self.augment_rng.set_state(state["rng"]["augment"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state.get("generator_ema", state["generator"]))
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
         self.lr_factor = float(state.get("lr_factor", 1.0))
 
@@ -330,7 +432,7 @@ class Trainer:
 
         c = self.config
         return evaluate_generator(
-            self.generator,
+            self.sampler,
             self.generator_info(),
             self.dataset,
             self.eval_metrics,
@@ -343,10 +445,12 @@ class Trainer:
 
     @torch.no_grad()
     def fixed_samples(self) -> Tensor:
-        """The fixed noise batch through G in eval mode, on the CPU."""
-        self.generator.eval()
-        fake = self.generator(self.fixed_noise).cpu()
-        self.generator.train()
+        """The fixed noise batch through G (its EMA when kept) in eval mode, on the CPU."""
+        sampler = self.sampler
+        was_training = sampler.training
+        sampler.eval()
+        fake = sampler(self.fixed_noise).cpu()
+        sampler.train(was_training)
         return fake
 
     @torch.no_grad()
@@ -370,7 +474,8 @@ class Trainer:
                 finally:
                     self.discriminator.train()
 
-            save_scatter(fake, self.dataset.tensor("test")[:2000], path, f"step {self.step}", d_prob)
+            contour = d_prob if self.config.pack == 1 else None  # a packed D judges groups, not points
+            save_scatter(fake, self.dataset.tensor("test")[:2000], path, f"step {self.step}", contour)
         return path
 
     def fit(self, logger: JsonlLogger | None = None) -> None:
@@ -418,7 +523,9 @@ class Trainer:
                 self.board.close()
         if main:
             self.save_samples()
-            export_generator(self.generator, self.generator_info(), self.run_dir)
+            export_generator(self.sampler, self.generator_info(), self.run_dir)
+            if self.ema is not None:
+                export_generator(self.generator, self.generator_info(), self.run_dir, "generator_raw")
         self.save_checkpoint()
         if self.eval_metrics:
             from gankit.metrics import scalar_summary, write_eval_json

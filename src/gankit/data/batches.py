@@ -25,22 +25,34 @@ class TensorBatches:
     With several ranks, `batch_size` is per rank and each epoch is one pass of all ranks together.
     """
 
-    def __init__(self, data: Tensor, batch_size: int, seed: int, dist: DistContext = SINGLE) -> None:
+    def __init__(
+        self,
+        data: Tensor,
+        batch_size: int,
+        seed: int,
+        dist: DistContext = SINGLE,
+        labels: Tensor | None = None,
+    ) -> None:
         global_batch = batch_size * dist.world_size
         if len(data) < global_batch:
             raise ValueError(f"dataset has {len(data)} examples, fewer than one batch of {global_batch}")
-        self.data, self.batch_size, self.dist = data, global_batch, dist
+        self.data, self.batch_size, self.dist, self.labels = data, global_batch, dist, labels
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch, self.position = 0, 0
         self.order = torch.randperm(len(data), generator=self.generator)
 
     def next(self) -> Tensor:
+        return self.next_labeled()[0]
+
+    def next_labeled(self) -> tuple[Tensor, Tensor | None]:
+        """The next batch (batch, *shape) and its labels (batch,), or None without labels."""
         if self.position + self.batch_size > len(self.data):
             self.order = torch.randperm(len(self.data), generator=self.generator)
             self.epoch, self.position = self.epoch + 1, 0
         index = shard(self.order[self.position : self.position + self.batch_size], self.dist)
         self.position += self.batch_size
-        return self.data[index.to(self.data.device)]  # (batch, *shape)
+        labels = None if self.labels is None else self.labels[index.to(self.labels.device)]
+        return self.data[index.to(self.data.device)], labels
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +81,9 @@ class SyntheticBatches:
     def next(self) -> Tensor:
         draw = self.dataset.sample(self.batch_size * self.dist.world_size, self.generator)
         return shard(draw, self.dist).to(self.device)  # (batch, D)
+
+    def next_labeled(self) -> tuple[Tensor, None]:
+        return self.next(), None
 
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state()}

@@ -397,7 +397,11 @@ def write_eval_json(run_dir: Path, dataset_name: str, step: int, results: dict[s
 
 
 def evaluate_run(
-    run_dir: str | Path, metrics: list[str] | None = None, n: int | None = None, seed: int = 0
+    run_dir: str | Path,
+    metrics: list[str] | None = None,
+    n: int | None = None,
+    seed: int = 0,
+    ema: bool = True,
 ) -> dict[str, dict[str, Any]]:
     """Score the generator of `run_dir` with `metrics` (default: all that apply) into eval.json.
 
@@ -405,7 +409,7 @@ def evaluate_run(
     """
     run_dir = Path(run_dir)
     config = TrainConfig.load(run_dir / "config.json")
-    generator, info = load_generator(run_dir)
+    generator, info = load_generator(run_dir, ema=ema)
     dataset = load_dataset(config.dataset, config.data_options())
     names = select_metrics(metrics, dataset, config.dataset)
     results = evaluate_generator(

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from gankit.errors import GankitError
-from gankit.models import dcgan, keras_mnist, mlp, toy
+from gankit.models import dcgan, keras_mnist, mlp, resnet, toy
+from gankit.models.parts import ComposedDiscriminator, ConditionalGenerator
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,28 @@ MODELS: dict[str, ModelEntry] = {
     "dcgan": ModelEntry(dcgan.build, "tanh", "image", dcgan.SIZES, "DCGAN guidelines"),
     "keras-mnist": ModelEntry(keras_mnist.build, "tanh", "image", (28,), "the Keras MNIST GAN"),
     "toy-mlp": ModelEntry(toy.build, "linear", "vector", None, "MLPs for 1-D/2-D densities"),
+    "resnet": ModelEntry(resnet.build, "tanh", "image", resnet.SIZES, "SNGAN-style ResNet pair"),
 }
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Changes to a registered model pair that apply to every model.
+
+    `n_classes` > 0: a conditional G (one-hot label input) and a projection D;
+    `pack`: D judges `pack` samples at once (PacGAN); `minibatch_std`: a minibatch
+    standard-deviation feature before D's last layer; `spectral_norm`: spectral
+    normalization on every weight of D.
+    """
+
+    n_classes: int = 0
+    pack: int = 1
+    minibatch_std: bool = False
+    spectral_norm: bool = False
+
+    @property
+    def composed(self) -> bool:
+        return bool(self.n_classes) or self.pack > 1 or self.minibatch_std
 
 
 def get_model(name: str) -> ModelEntry:
@@ -60,10 +82,27 @@ def check_compatible(name: str, kind: str, shape: tuple[int, ...], dataset: str)
             )
 
 
-def build_models(name: str, shape: tuple[int, ...], noise_dim: int) -> tuple[nn.Module, nn.Module]:
+def build_models(
+    name: str, shape: tuple[int, ...], noise_dim: int, options: ModelOptions | None = None
+) -> tuple[nn.Module, nn.Module]:
     """(generator, discriminator) of model `name` for data of `shape` ((C, H, W) or (D,))."""
-    return get_model(name).build(tuple(shape), noise_dim)
+    from gankit.regularizers import apply_spectral_norm
+
+    options, shape = options or ModelOptions(), tuple(shape)
+    build = get_model(name).build
+    generator, discriminator = build(shape, noise_dim + options.n_classes)
+    if options.n_classes:
+        generator = ConditionalGenerator(generator, options.n_classes)
+    if options.composed:
+        packed = (shape[0] * options.pack, *shape[1:])
+        base = build(packed, noise_dim)[1] if options.pack > 1 else discriminator
+        discriminator = ComposedDiscriminator(
+            base, shape, options.pack, options.minibatch_std, options.n_classes
+        )
+    if options.spectral_norm:
+        apply_spectral_norm(discriminator)
+    return generator, discriminator
 
 
-def build_generator(name: str, shape: tuple[int, ...], noise_dim: int) -> nn.Module:
-    return build_models(name, shape, noise_dim)[0]
+def build_generator(name: str, shape: tuple[int, ...], noise_dim: int, n_classes: int = 0) -> nn.Module:
+    return build_models(name, shape, noise_dim, ModelOptions(n_classes=n_classes))[0]

@@ -1,0 +1,175 @@
+"""Train recipes over seeds, score them with gankit's metrics, print the tables of docs/results.md.
+
+    .venv/bin/python scripts/results.py --dataset ring8 --recipes vanilla,best --seeds 10
+
+Every run appends one JSON line to OUT/results.jsonl (a run already there is not trained
+again), so an interrupted sweep continues where it stopped. Each row reports the mean and
+its standard error over seeds, with the wall-clock training time and the images D saw.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gankit.config import TrainConfig
+from gankit.train import Trainer
+
+# Recipes by dataset family. `vanilla` is the 2014 game with the non-saturating G loss.
+TOY = dict(model="toy-mlp", noise="normal", noise_dim=2, batch_size=256, steps=6000, lr_g=1e-3, lr_d=1e-3)
+IMAGE = dict(model="dcgan", batch_size=64, steps=2000)
+RECIPES: dict[str, dict[str, dict[str, Any]]] = {
+    "toy": {
+        "vanilla": {},
+        "best": dict(pack=4, ema_half_life=50_000.0),
+    },
+    "image": {
+        "vanilla": {},
+        "hinge-sn": dict(loss="hinge", spectral_norm=True),
+        "ema": dict(ema_half_life=10_000.0),
+        "diffaugment-ema": dict(diffaugment="color,translation,cutout", ema_half_life=10_000.0),
+        "pack2-mbstd-ema": dict(pack=2, minibatch_std=True, ema_half_life=10_000.0),
+    },
+}
+METRICS = {"toy": ["modes"], "stacked": ["stacked-modes"], "image": ["classifier"]}
+
+
+def family(dataset: str) -> str:
+    if dataset in ("ring8", "grid25"):
+        return "toy"
+    return "stacked" if dataset.startswith("stacked") else "image"
+
+
+def run_one(dataset: str, recipe: str, seed: int, out: Path, extra: dict[str, Any]) -> dict[str, Any]:
+    """Train one recipe on one seed (one CPU thread) and score its final generator."""
+    kind = family(dataset)
+    base = TOY if kind == "toy" else IMAGE
+    recipes = RECIPES["toy" if kind == "toy" else "image"]
+    overrides = {**base, **recipes[recipe], **extra}
+    config = TrainConfig(
+        dataset=dataset,
+        seed=seed,
+        out=str(out / dataset / recipe / f"seed{seed}"),
+        device="cpu",
+        eval_every=10**9,  # only the final evaluation, into eval.json
+        eval_metrics=",".join(METRICS[kind]),
+        sample_every=10**9,
+        checkpoint_every=10**9,
+        log_every=100,
+        tensorboard=False,
+        alarm_collapse=False,
+        **overrides,
+    )
+    start = time.perf_counter()
+    trainer = Trainer(config, progress=False)
+    trainer.fit()
+    scores = json.loads((Path(config.out) / "eval.json").read_text())["metrics"]
+    c = trainer.config
+    return {
+        "dataset": dataset,
+        "recipe": recipe,
+        "seed": seed,
+        "train_s": round(trainer.elapsed, 1),
+        "total_s": round(time.perf_counter() - start, 1),
+        "images_seen": c.steps * c.k * c.batch_size,
+        "config": {k: v for k, v in overrides.items()},
+        "scores": scores,
+    }
+
+
+def mean_se(values: list[float]) -> str:
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return f"{mean:.3g}"
+    se = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1) / n)
+    return f"{mean:.3g} ± {se:.2g}"
+
+
+def table(rows: list[dict[str, Any]], dataset: str) -> str:
+    """The markdown table for one dataset: one line per recipe."""
+    kind, lines = family(dataset), []
+    recipes = sorted({r["recipe"] for r in rows}, key=[r["recipe"] for r in rows].index)
+    if kind == "toy":
+        n_modes = rows[0]["scores"]["modes"]["n_modes"]
+        lines += [
+            f"| recipe | seeds | modes (of {n_modes}) | seeds with all modes | high-quality % "
+            "| KL to uniform "
+            "| train s | images seen |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+    elif kind == "stacked":
+        lines += [
+            "| recipe | seeds | modes (of 1000) | KL to uniform | train s | images seen |",
+            "|---|---|---|---|---|---|",
+        ]
+    else:
+        lines += [
+            "| recipe | seeds | Fréchet distance | precision | recall | train s | images seen |",
+            "|---|---|---|---|---|---|---|",
+        ]
+    for recipe in recipes:
+        mine = [r for r in rows if r["recipe"] == recipe]
+        s = [r["scores"] for r in mine]
+        cost = f"{mean_se([r['train_s'] for r in mine])} | {mine[0]['images_seen']:,}"
+        if kind == "toy":
+            modes = [x["modes"]["modes_captured"] for x in s]
+            full = sum(m == x["modes"]["n_modes"] for m, x in zip(modes, s, strict=True))
+            hq = [100 * x["modes"]["high_quality"] for x in s]
+            kl = [x["modes"]["kl_to_uniform"] for x in s]
+            lines.append(
+                f"| {recipe} | {len(mine)} | {mean_se(modes)} | {full}/{len(mine)} | {mean_se(hq)} "
+                f"| {mean_se(kl)} | {cost} |"
+            )
+        elif kind == "stacked":
+            modes = [x["stacked-modes"]["modes_covered"] for x in s]
+            kl = [x["stacked-modes"]["kl_to_uniform"] for x in s]
+            lines.append(f"| {recipe} | {len(mine)} | {mean_se(modes)} | {mean_se(kl)} | {cost} |")
+        else:
+            fd = [x["classifier"]["frechet_distance"] for x in s]
+            p = [x["classifier"]["precision"] for x in s]
+            r = [x["classifier"]["recall"] for x in s]
+            lines.append(f"| {recipe} | {len(mine)} | {mean_se(fd)} | {mean_se(p)} | {mean_se(r)} | {cost} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--recipes", default="vanilla,best", help="comma-separated recipe names")
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=None, help="override the recipes' step budget")
+    parser.add_argument("--out", default="runs/results")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--table-only", action="store_true", help="print the table of runs already done")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = out / "results.jsonl"
+    done = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+    extra = {"steps": args.steps} if args.steps else {}
+    recipes = args.recipes.split(",")
+    for recipe in recipes if not args.table_only else []:
+        for seed in range(args.seeds):
+            if any(
+                r["dataset"] == args.dataset and r["recipe"] == recipe and r["seed"] == seed for r in done
+            ):
+                continue
+            row = run_one(args.dataset, recipe, seed, out, extra)
+            done.append(row)
+            with log.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(f"{args.dataset} {recipe} seed {seed}: {row['train_s']} s", flush=True)
+    rows = [r for r in done if r["dataset"] == args.dataset and r["recipe"] in recipes]
+    print(table(rows, args.dataset))
+
+
+if __name__ == "__main__":
+    main()
