@@ -25,6 +25,7 @@ CASES = [
     ("resnet", (1, 64, 64)),
     ("toy-mlp", (1,)),
     ("toy-mlp", (2,)),
+    ("toy-pacgan", (2,)),
 ]
 
 
@@ -133,6 +134,17 @@ def test_compatibility_errors():
     with pytest.raises(GankitError, match="unknown model"):
         check_compatible("resnet9000", "image", (1, 28, 28), "mnist")
     check_compatible("mlp", "image", (1, 8, 8), "digits")  # any size
+
+
+def test_toy_pacgan_is_the_papers_2d_network():
+    from gankit.models.mlp import Maxout
+
+    g, d = build_models("toy-pacgan", (2,), 2)
+    hidden = [m for m in g.net if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in hidden] == [(2, 400)] + [(400, 400)] * 3 + [(400, 2)]
+    assert sum(isinstance(m, nn.BatchNorm1d) for m in g.net) == 4
+    maxouts = [m for m in d.net if isinstance(m, Maxout)]
+    assert [(m.units, m.pieces) for m in maxouts] == [(200, 5)] * 3
 
 
 def test_resnet_is_the_sngan_layout():

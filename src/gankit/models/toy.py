@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from gankit.models.mlp import Maxout
+
 
 class ToyGenerator(nn.Module):
     """noise -> hidden ReLU -> hidden ReLU -> point in R^dim (linear output)."""
@@ -41,3 +43,42 @@ class ToyDiscriminator(nn.Module):
 
 def build(shape: tuple[int, ...], noise_dim: int) -> tuple[nn.Module, nn.Module]:
     return ToyGenerator(shape[0], noise_dim), ToyDiscriminator(shape[0])
+
+
+class PacGANGenerator(nn.Module):
+    """noise -> four ReLU layers of 400 units with BatchNorm -> point (linear output).
+
+    The generator of PacGAN's 2-D experiments (Lin et al. 2018, appendix).
+    """
+
+    def __init__(self, dim: int, noise_dim: int, hidden: int = 400, depth: int = 4) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = noise_dim
+        for _ in range(depth):
+            layers += [nn.Linear(width, hidden), nn.BatchNorm1d(hidden), nn.ReLU()]
+            width = hidden
+        self.net = nn.Sequential(*layers, nn.Linear(hidden, dim))
+
+    def forward(self, noise: Tensor) -> Tensor:
+        return self.net(noise)  # (N, dim)
+
+
+class PacGANDiscriminator(nn.Module):
+    """point -> three maxout layers of 200 units (5 pieces) -> logit (Lin et al. 2018, appendix)."""
+
+    def __init__(self, dim: int, hidden: int = 200, depth: int = 3, pieces: int = 5) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = dim
+        for _ in range(depth):
+            layers.append(Maxout(width, hidden, pieces))
+            width = hidden
+        self.net = nn.Sequential(*layers, nn.Linear(hidden, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).squeeze(1)  # (N,)
+
+
+def build_pacgan(shape: tuple[int, ...], noise_dim: int) -> tuple[nn.Module, nn.Module]:
+    return PacGANGenerator(shape[0], noise_dim), PacGANDiscriminator(shape[0])
