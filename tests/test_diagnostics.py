@@ -1,5 +1,6 @@
 """Per-step signals, alarms provoked on purpose, the NaN watchdog, and TensorBoard."""
 
+import dataclasses
 import json
 import math
 
@@ -101,7 +102,7 @@ def _nan_after(trainer, calls_before_nan, times):
             return out * float("nan")
         return out
 
-    trainer.loss = type(trainer.loss)(poisoned, trainer.loss.g, trainer.loss.g_needs_real)
+    trainer.loss = dataclasses.replace(trainer.loss, d=poisoned)
 
 
 def test_nan_watchdog_restores_halves_lr_and_continues(tmp_path, capsys):
@@ -171,3 +172,30 @@ def test_training_runs_without_tensorboard(tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_tensorboard)
     code, run = _ring(tmp_path, "notb", "--steps", "3")
     assert code == 0 and not (run / "tensorboard").exists()
+
+
+def test_deferred_nan_check_restores_before_any_checkpoint_holds_nan(tmp_path):
+    config = TrainConfig(dataset="ring8", model="toy-mlp", steps=30, batch_size=32, device="cpu",
+                         out=str(tmp_path / "nan"), checkpoint_every=10, log_every=1,
+                         nan_check_every=4)  # fmt: skip
+    trainer = Trainer(config, progress=False)
+    assert trainer.nan_check_every == 4
+    _nan_after(trainer, calls_before_nan=12, times=1)  # step 13 is poisoned, checked at step 16
+    trainer.fit()
+    assert trainer.step == 30 and trainer.recoveries == 1 and trainer.lr_factor == 0.5
+    records = _records(tmp_path / "nan")
+    alarm = next(r for r in records if r.get("alarm") == "nonfinite")
+    assert alarm["step"] == 16 and "within the last 4 steps" in alarm["message"]
+    assert all(math.isfinite(r["loss/d"]) for r in records if "loss/d" in r)
+    assert all(torch.isfinite(v).all() for v in trainer.discriminator.state_dict().values())
+
+
+def test_deferred_check_runs_before_a_checkpoint(tmp_path):
+    config = TrainConfig(dataset="ring8", model="toy-mlp", steps=30, batch_size=32, device="cpu",
+                         out=str(tmp_path / "nan"), checkpoint_every=10, log_every=1,
+                         nan_check_every=8)  # fmt: skip
+    trainer = Trainer(config, progress=False)
+    _nan_after(trainer, calls_before_nan=8, times=1)  # step 9 is poisoned; step 10 writes a checkpoint
+    trainer.fit()
+    alarm = next(r for r in _records(tmp_path / "nan") if r.get("alarm") == "nonfinite")
+    assert alarm["step"] == 10 and "the checkpoint of step 0" in alarm["message"]

@@ -38,6 +38,7 @@ RESUMABLE_FIELDS = frozenset(
         "max_recoveries",
         "tensorboard",
         "dist_timeout",
+        "nan_check_every",
     }
 )
 
@@ -108,6 +109,8 @@ class TrainConfig:
     diffaugment: str | None = None
     ema_half_life: float | None = None
     conditional: bool = False
+    d_concat: bool = False
+    nan_check_every: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -172,7 +175,7 @@ class TrainConfig:
             _positive_int("image-size", self.image_size)
         if not isinstance(self.max_recoveries, int) or self.max_recoveries < 0:
             raise GankitError(f"--max-recoveries must be an integer >= 0, got {self.max_recoveries!r}")
-        for name in ("eval_every", "eval_n"):
+        for name in ("eval_every", "eval_n", "nan_check_every"):
             if getattr(self, name) is not None:
                 _positive_int(name.replace("_", "-"), getattr(self, name))
         if self.channels not in (None, 1, 3):

@@ -84,18 +84,23 @@ def call_with_labels(module: nn.Module, x: Tensor, labels: Tensor | None) -> Ten
 
 
 class _PairForward(nn.Module):
-    """D on a real and a fake batch in one call (two passes, so BatchNorm sees each batch alone).
+    """D on a real and a fake batch in one call: two passes, so BatchNorm sees each batch alone,
+    or with `concat` one pass over both (the Keras document's D batch; BatchNorm then mixes them).
 
     DistributedDataParallel expects one forward per backward; this is that forward.
     """
 
-    def __init__(self, discriminator: nn.Module) -> None:
+    def __init__(self, discriminator: nn.Module, concat: bool = False) -> None:
         super().__init__()
-        self.discriminator = discriminator
+        self.discriminator, self.concat = discriminator, concat
 
     def forward(self, real: Tensor, fake: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
         d = self.discriminator
-        return call_with_labels(d, real, labels), call_with_labels(d, fake, labels)
+        if not self.concat:
+            return call_with_labels(d, real, labels), call_with_labels(d, fake, labels)
+        both = torch.cat([real, fake])  # (2m, ...)
+        logits = call_with_labels(d, both, None if labels is None else torch.cat([labels, labels]))
+        return logits[: len(logits) // 2], logits[len(logits) // 2 :]
 
 
 class Trainer:
@@ -138,7 +143,7 @@ class Trainer:
             self.discriminator.to(memory_format=torch.channels_last)
         # What the updates run through: DDP wrappers (gradients averaged over ranks) or the models.
         self.g_train: nn.Module = self._wrap(self.generator)
-        self.d_pair: nn.Module = self._wrap(_PairForward(self.discriminator))
+        self.d_pair: nn.Module = self._wrap(_PairForward(self.discriminator, config.d_concat))
         self.lr_scale = lr_scale(self.config.lr_scaling, self.dist.world_size)
         self.opt_g = make_optimizer(
             self.generator.parameters(), self.config, self.config.lr_g * self.lr_scale
@@ -149,6 +154,10 @@ class Trainer:
         self.noise_rng = torch.Generator(self.device).manual_seed(config.seed + 1)
         self.augment_rng = torch.Generator(self.device).manual_seed(config.seed + 4)  # DiffAugment and GP
         self.ema: GeneratorEMA | None = None
+        self.nan_check_every = config.nan_check_every or (
+            config.log_every if self.device.type == "cuda" else 1  # a host sync per step costs on GPUs
+        )
+        self._finite: Tensor | None = None  # NaN/Inf flags accumulated between deferred checks
         if config.ema_half_life is not None:
             images_per_step = self.config.batch_size * self.dist.world_size
             self.ema = GeneratorEMA(self.generator, ema_decay(config.ema_half_life, images_per_step))
@@ -348,11 +357,23 @@ class Trainer:
 
     def _check_finite(self, loss_name: str, loss: Tensor, grad_name: str, grad: Tensor) -> None:
         """Stop the step on a NaN/Inf. Under DDP only the gradient norm is checked: it is averaged
-        over ranks, so every rank sees the same value and they all stop together."""
-        if self.dist.enabled:
-            check_finite(self.step + 1, **{grad_name: grad})
-        else:
-            check_finite(self.step + 1, **{loss_name: loss, grad_name: grad})
+        over ranks, so every rank sees the same value and they all stop together.
+
+        With `nan_check_every` > 1 the flags are only accumulated on the device here, and
+        `_verify_finite` reads them (one host sync) every N steps and before each checkpoint.
+        """
+        tensors = {grad_name: grad} if self.dist.enabled else {loss_name: loss, grad_name: grad}
+        if self.nan_check_every == 1:
+            check_finite(self.step + 1, **tensors)
+            return
+        finite = torch.stack([torch.isfinite(t).all() for t in tensors.values()]).all()
+        self._finite = finite if self._finite is None else self._finite & finite
+
+    def _verify_finite(self, step: int) -> None:
+        """Raise NonFiniteError if any step up to `step` since the last deferred check saw a NaN/Inf."""
+        finite, self._finite = self._finite, None
+        if finite is not None and not bool(finite):
+            raise NonFiniteError(step, f"loss or gradient within the last {self.nan_check_every} steps")
 
     def train_step(self) -> dict[str, Tensor]:
         """One iteration of Algorithm 1: k discriminator steps, then one generator step."""
@@ -363,7 +384,10 @@ class Trainer:
             stats = self.d_step(real, self.noise(c.batch_size), labels, r1_due)
         real, real_labels = self.batches.next_labeled() if self.loss.g_needs_real else (None, None)
         noise, labels = self.noise(c.batch_size), self.noise_labels(c.batch_size)
-        return {**stats, **self.g_step(noise, real, labels, real_labels)}
+        stats = {**stats, **self.g_step(noise, real, labels, real_labels)}
+        if (self.step + 1) % self.nan_check_every == 0 or self.step + 1 == c.steps:
+            self._verify_finite(self.step + 1)
+        return stats
 
     # -- state -----------------------------------------------------------------------------
     def generator_info(self) -> GeneratorInfo:
@@ -420,7 +444,11 @@ class Trainer:
         self.lr_factor = float(state.get("lr_factor", 1.0))
 
     def save_checkpoint(self) -> None:
-        """Rank 0 writes the checkpoint; every rank waits until it is complete."""
+        """Rank 0 writes the checkpoint; every rank waits until it is complete.
+
+        Pending deferred NaN/Inf checks are read first, so no checkpoint holds non-finite weights.
+        """
+        self._verify_finite(self.step)
         if self.dist.is_main:
             save_checkpoint(self.run_dir / "checkpoint", self.step, self.state_dict())
         barrier(self.dist)
@@ -504,18 +532,17 @@ class Trainer:
         try:
             with StopOnSignal(enabled=not self.dist.enabled) as stop:
                 while self.step < c.steps:
-                    if stop.requested:
-                        self.save_checkpoint()
-                        raise TrainingInterrupted(f"interrupted at step {self.step}")
                     try:
+                        if stop.requested:
+                            self.save_checkpoint()
+                            raise TrainingInterrupted(f"interrupted at step {self.step}")
                         stats = self.train_step()
-                    except NonFiniteError as err:
+                        self.step += 1
+                        self.elapsed = time.perf_counter() - start
+                        self._after_step(stats, logger, bar)
+                    except NonFiniteError as err:  # a checkpoint save verifies deferred checks too
                         self._recover(err, logger, bar)
                         start = time.perf_counter() - self.elapsed
-                        continue
-                    self.step += 1
-                    self.elapsed = time.perf_counter() - start
-                    self._after_step(stats, logger, bar)
         finally:
             torch.use_deterministic_algorithms(previous)
             bar.close()
@@ -550,6 +577,8 @@ class Trainer:
                 "recoveries (restore + halved learning rates); lower --lr-g/--lr-d"
             ) from None
         self.load_state_dict(load_checkpoint(self.run_dir / "checkpoint"))
+        self._finite = None
+        when = "no weight changed" if self.nan_check_every == 1 else "found by a deferred check"
         self.lr_factor /= 2
         self._apply_lr_factor()
         logger.truncate(self.step)
@@ -559,7 +588,7 @@ class Trainer:
             err.step,
             "nonfinite",
             "start",
-            f"non-finite {err.tensor}; no weight changed. Restored the checkpoint of step {self.step} and "
+            f"non-finite {err.tensor}; {when}. Restored the checkpoint of step {self.step} and "
             f"halved the learning rates (now x{self.lr_factor:g}); recovery {self.recoveries} of "
             f"{self.config.max_recoveries}.",
         )
@@ -613,8 +642,9 @@ class Trainer:
         bar.update(step, record, sorted(name for name, alarm in self.alarms.items() if alarm.active))
         if self.board is not None:
             self.board.scalars(step, record)
-            if self.last_d_outputs is not None:
-                self.board.histograms(step, *self.last_d_outputs)
+            outputs = self.last_d_outputs  # NaN outputs (before a deferred check) have no histogram
+            if outputs is not None and all(bool(torch.isfinite(t).all()) for t in outputs):
+                self.board.histograms(step, *outputs)
 
     # -- diagnostics -------------------------------------------------------------------------
     @torch.no_grad()

@@ -33,7 +33,11 @@ class ConditionalGenerator(nn.Module):
 
 
 def pack_samples(x: Tensor, pack: int) -> Tensor:
-    """(N, C, ...) -> (N / pack, pack * C, ...): `pack` consecutive samples as one (PacGAN)."""
+    """(N, C, ...) -> (N / pack, pack * C, ...): `pack` consecutive samples as one.
+
+    PacGAN (Lin et al. 2018): a D that judges several samples jointly sees how alike
+    they are, which penalizes a generator that drops modes.
+    """
     if len(x) % pack:
         raise ValueError(f"--pack {pack}: a batch of {len(x)} samples does not split into packs of {pack}")
     return x.reshape(len(x) // pack, pack * x.shape[1], *x.shape[2:])
