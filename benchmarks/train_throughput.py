@@ -79,7 +79,7 @@ class PerItem(Dataset):
 class ReferenceLoop:
     """The pytorch/examples DCGAN iteration, as written there."""
 
-    def __init__(self, setup: Setup, device: torch.device) -> None:
+    def __init__(self, setup: Setup, device: torch.device, data: torch.Tensor | None = None) -> None:
         torch.manual_seed(0)
         generator, discriminator = build_models(setup.model, setup.shape, NZ)
         self.g = generator.to(device)
@@ -88,7 +88,11 @@ class ReferenceLoop:
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.loader = DataLoader(
-            PerItem(images(setup.shape).splits["train"]), BATCH, shuffle=True, num_workers=2, drop_last=True
+            PerItem(images(setup.shape).splits["train"] if data is None else data),
+            BATCH,
+            shuffle=True,
+            num_workers=2,
+            drop_last=True,
         )
         self.batches = iter(self.loader)
         self.device = device
@@ -131,9 +135,12 @@ class ReferenceLoop:
 class GankitLoop:
     """gankit's trainer step with its defaults, and its host sync every `log_every` steps."""
 
-    def __init__(self, setup: Setup, device: torch.device, **options: object) -> None:
+    def __init__(
+        self, setup: Setup, device: torch.device, dataset: ImageData | None = None, **options: object
+    ) -> None:
         config = TrainConfig(model=setup.model, batch_size=BATCH, noise_dim=NZ, device=device.type, **options)
-        self.trainer = Trainer(config, dataset=images(setup.shape), progress=False)
+        data = images(setup.shape) if dataset is None else dataset
+        self.trainer = Trainer(config, dataset=data, progress=False)
         self.count = 0
 
     def step(self) -> None:
