@@ -64,3 +64,19 @@ def test_concatenated_d_batch_equals_two_passes_without_batchnorm_and_differs_wi
     two = _PairForward(batchnorm)(real, fake + 3)
     one = _PairForward(batchnorm, concat=True)(real, fake + 3)
     assert not torch.allclose(two[0], one[0])  # BatchNorm statistics now mix real and fake
+
+
+def test_compile_leaves_a_training_step_unchanged(tmp_path):
+    # toy-mlp has no dropout: compiled dropout would draw other random numbers than eager dropout.
+    params = {}
+    for compiled in (False, True):
+        out = str(tmp_path / str(compiled))
+        config = TrainConfig(dataset="ring8", model="toy-mlp", batch_size=16, noise_dim=4, device="cpu",
+                             compile=compiled, out=out, tensorboard=False)  # fmt: skip
+        trainer = Trainer(config, progress=False)
+        for _ in range(3):
+            trainer.train_step()
+        params[compiled] = [p.detach().clone() for p in trainer.generator.parameters()]
+        assert all(not k.startswith("_orig_mod") for k in trainer.generator.state_dict())
+    for eager, compiled in zip(params[False], params[True], strict=True):
+        torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-5)

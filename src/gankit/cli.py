@@ -72,6 +72,7 @@ HELP = {
     "diffaugment": "DiffAugment policy for real and fake images, e.g. color,translation,cutout",
     "ema_half_life": "keep an EMA of G's weights with this half-life in images; sample/eval use it",
     "conditional": "class-conditional G (one-hot labels) and projection D (Miyato & Koyama 2018)",
+    "compile": "torch.compile G's and D's forward passes (same math; compile time at the first steps)",
     "d_concat": "D sees real and fake as one batch (one pass; changes BatchNorm statistics, as in Keras)",
     "nan_check_every": "NaN/Inf watchdog: check every N steps, one host sync each (default: 1 on CPU, "
     "--log-every on CUDA)",

@@ -110,6 +110,7 @@ class TrainConfig:
     ema_half_life: float | None = None
     conditional: bool = False
     d_concat: bool = False
+    compile: bool = False
     nan_check_every: int | None = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -144,6 +144,11 @@ class Trainer:
         # What the updates run through: DDP wrappers (gradients averaged over ranks) or the models.
         self.g_train: nn.Module = self._wrap(self.generator)
         self.d_pair: nn.Module = self._wrap(_PairForward(self.discriminator, config.d_concat))
+        self.d_frozen: nn.Module = self.discriminator  # what G's step runs through
+        if config.compile:  # the modules themselves stay uncompiled: state dicts keep their keys
+            self.g_train = torch.compile(self.g_train)  # type: ignore[assignment]
+            self.d_pair = torch.compile(self.d_pair)  # type: ignore[assignment]
+            self.d_frozen = torch.compile(self.discriminator)  # type: ignore[assignment]
         self.lr_scale = lr_scale(self.config.lr_scaling, self.dist.world_size)
         self.opt_g = make_optimizer(
             self.generator.parameters(), self.config, self.config.lr_g * self.lr_scale
@@ -334,8 +339,8 @@ class Trainer:
         D is called unwrapped: under DDP only G's gradients are averaged over ranks here.
         `real` (with `real_labels`) is needed by the relativistic losses only.
         """
-        d = self.discriminator
-        d.requires_grad_(False)
+        d = self.d_frozen
+        self.discriminator.requires_grad_(False)
         try:
             fake = call_with_labels(self.g_train, noise, labels)
             fake_logits = call_with_labels(d, self._augmented(fake), labels)
@@ -350,7 +355,7 @@ class Trainer:
                 self._check_finite("loss/g", loss.detach(), "grad/g", grad)
             self.opt_g.step()
         finally:
-            d.requires_grad_(True)
+            self.discriminator.requires_grad_(True)
         if self.ema is not None:
             self.ema.update(self.generator)
         return {"loss/g": loss.detach(), "grad/g": grad}
