@@ -28,8 +28,8 @@ IMAGE = dict(model="dcgan", batch_size=64, steps=2000)
 RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "toy": {
         "vanilla": {},
+        "ema": dict(ema_half_life=50_000.0),
         "pack4-ema": dict(pack=4, ema_half_life=50_000.0),
-        "pack4-ema-z16": dict(pack=4, ema_half_life=50_000.0, noise_dim=16),
     },
     "image": {
         "vanilla": {},

@@ -39,6 +39,7 @@ RESUMABLE_FIELDS = frozenset(
         "tensorboard",
         "dist_timeout",
         "nan_check_every",
+        "compile",
     }
 )
 
