@@ -26,6 +26,8 @@ MAX_GRIDS = 60
 PANELS = (
     ("losses", ("loss/d", "loss/g")),
     ("mean D output", ("d/real", "d/fake")),
+    ("mean D score (losses without probabilities)", ("logit/real", "logit/fake")),
+    ("regularizers", ("reg/r1", "reg/gp")),
     ("value function and JSD bound", ("v/estimate", "jsd/lower_bound")),
     ("gradient norms", ("grad/d", "grad/g")),
     ("sample diversity (fake / real)", ("diversity/ratio", "classes/kl_to_uniform")),

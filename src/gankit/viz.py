@@ -96,16 +96,20 @@ def save_scatter(
 
 
 def save_loss_curves(records: Sequence[dict[str, Any]], path: str | Path) -> None:
-    """Two panels over steps: loss/d and loss/g; mean D output on real and on fake samples."""
+    """Two panels over steps: loss/d and loss/g; mean D output on real and on fake samples
+    (the raw scores `logit/real`, `logit/fake` for losses whose D gives no probability)."""
     plt = _figure()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
     records = [r for r in records if "loss/d" in r]  # evaluation records have their own keys
     steps = [r["step"] for r in records]
-    for key, axis in (("loss/d", top), ("loss/g", top), ("d/real", bottom), ("d/fake", bottom)):
+    scores = any("logit/real" in r for r in records)
+    real, fake = ("logit/real", "logit/fake") if scores else ("d/real", "d/fake")
+    for key, axis in (("loss/d", top), ("loss/g", top), (real, bottom), (fake, bottom)):
         axis.plot(steps, [r.get(key, float("nan")) for r in records], label=key)
-    bottom.axhline(0.5, color="gray", lw=0.8, ls="--", label="D = 1/2")
+    if not scores:
+        bottom.axhline(0.5, color="gray", lw=0.8, ls="--", label="D = 1/2")
     top.set_ylabel("loss")
-    bottom.set_ylabel("mean D output")
+    bottom.set_ylabel("mean D score" if scores else "mean D output")
     bottom.set_xlabel("step")
     top.legend()
     bottom.legend()
