@@ -75,7 +75,8 @@ def main() -> None:
     threshold = curve[-1][2]
     ref_time = next(s for _, s, fd in curve if fd <= threshold)
     print(
-        f"threshold: FD {threshold:.3f} (reference after {args.epochs:g} epochs); "
+        f"threshold: FD {threshold:.3f} (the reference after {curve[-1][0]} steps, "
+        f"{curve[-1][0] * BATCH / len(train):.2f} epochs); "
         f"the reference first reached it in {ref_time:.1f} s"
     )
     rows = [("reference (pytorch/examples)", ref_time)]

@@ -30,6 +30,7 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
         "vanilla": {},
         "ema": dict(ema_half_life=50_000.0),
         "pack4-ema": dict(pack=4, ema_half_life=50_000.0),
+        "pack2-ema": dict(pack=2, ema_half_life=50_000.0),
     },
     "image": {
         "vanilla": {},
