@@ -7,28 +7,16 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from gankit.config import TrainConfig
 from gankit.errors import GankitError
 from gankit.losses import LOSSES
 from gankit.sample import generate, interpolate, load_generator
 from gankit.train import Trainer, resume
+from tests.test_train import _config as train_config
 
 
 def _config(tmp_path, **kw):
-    base = dict(
-        dataset="digits",
-        model="mlp",
-        batch_size=16,
-        steps=4,
-        out=str(tmp_path / "run"),
-        device="cpu",
-        sample_every=2,
-        checkpoint_every=2,
-        log_every=1,
-        noise_dim=8,
-        tensorboard=False,
-    )
-    return TrainConfig(**{**base, **kw})
+    """test_train's tiny `mlp` on `digits`, with a smaller noise and no TensorBoard."""
+    return train_config(tmp_path, **{"noise_dim": 8, "tensorboard": False, **kw})
 
 
 def _records(run):

@@ -16,6 +16,8 @@ import math
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gankit.models.keras_mnist import keras_init
+
 SIZES = (32, 64)
 
 
@@ -80,7 +82,7 @@ class ResNetGenerator(nn.Module):
         self.out = nn.Sequential(
             nn.BatchNorm2d(width), nn.ReLU(), nn.Conv2d(width, channels, 3, padding=1), nn.Tanh()
         )
-        self.apply(_xavier)
+        self.apply(keras_init)  # SNGAN's initialisation: Xavier-uniform weights, zero biases
 
     def forward(self, noise: Tensor) -> Tensor:
         x = self.linear(noise).view(len(noise), self.width, 4, 4)  # (N, width, 4, 4)
@@ -98,17 +100,10 @@ class ResNetDiscriminator(nn.Module):
         blocks += [DownBlock(width, width, downsample=True) for _ in range(n_down - 1)]
         blocks += [DownBlock(width, width, downsample=False) for _ in range(2)]
         self.net = nn.Sequential(*blocks, nn.ReLU(), SumPool(), nn.Linear(width, 1))
-        self.apply(_xavier)
+        self.apply(keras_init)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(x).squeeze(1)  # (N,)
-
-
-def _xavier(module: nn.Module) -> None:
-    """SNGAN's initialisation: Xavier-uniform weights, zero biases."""
-    if isinstance(module, nn.Linear | nn.Conv2d):
-        nn.init.xavier_uniform_(module.weight)
-        nn.init.zeros_(module.bias)
 
 
 def build(shape: tuple[int, ...], noise_dim: int) -> tuple[nn.Module, nn.Module]:
