@@ -113,6 +113,7 @@ class TrainConfig:
     d_concat: bool = False
     compile: bool = False
     nan_check_every: int | None = None
+    lr_decay_start: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -192,6 +193,8 @@ class TrainConfig:
         for name in ("r1", "gp"):
             if not getattr(self, name) >= 0:
                 raise GankitError(f"--{name} must be >= 0, got {getattr(self, name)}")
+        if self.lr_decay_start is not None and not 0.0 <= self.lr_decay_start < 1.0:
+            raise GankitError(f"--lr-decay-start must be a fraction in [0, 1), got {self.lr_decay_start}")
         if self.ema_half_life is not None and not self.ema_half_life > 0:
             raise GankitError(f"--ema-half-life must be > 0 images, got {self.ema_half_life}")
         if self.batch_size % self.pack:

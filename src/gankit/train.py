@@ -35,6 +35,7 @@ from gankit.models import ModelOptions, build_models, check_compatible, get_mode
 from gankit.noise import sample_noise
 from gankit.regularizers import gradient_penalty, r1_penalty
 from gankit.sample import GeneratorInfo, export_generator
+from gankit.schedule import linear_decay
 from gankit.viz import make_grid, save_loss_curves, save_png, save_scatter
 
 
@@ -383,6 +384,8 @@ class Trainer:
     def train_step(self) -> dict[str, Tensor]:
         """One iteration of Algorithm 1: k discriminator steps, then one generator step."""
         c = self.config
+        if c.lr_decay_start is not None:
+            self._apply_lr_factor()
         for i in range(c.k):
             real, labels = self.batches.next_labeled()
             r1_due = c.r1 > 0 and (self.step * c.k + i) % c.r1_interval == 0
@@ -601,9 +604,12 @@ class Trainer:
         bar.write(event.line())
 
     def _apply_lr_factor(self) -> None:
-        for opt, base in ((self.opt_g, self.config.lr_g), (self.opt_d, self.config.lr_d)):
+        """Set both learning rates: base x world-size scaling x recovery factor x schedule."""
+        c = self.config
+        factor = self.lr_scale * self.lr_factor * linear_decay(self.step, c.steps, c.lr_decay_start)
+        for opt, base in ((self.opt_g, c.lr_g), (self.opt_d, c.lr_d)):
             for group in opt.param_groups:
-                group["lr"] = base * self.lr_scale * self.lr_factor
+                group["lr"] = base * factor
 
     def _after_step(self, stats: dict[str, Tensor], logger: JsonlLogger, bar: Any) -> None:
         c, step, main = self.config, self.step, self.dist.is_main
