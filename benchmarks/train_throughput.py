@@ -145,6 +145,7 @@ class GankitLoop:
 
     def step(self) -> None:
         stats = self.trainer.train_step()
+        self.trainer.step += 1  # as Trainer.fit counts: schedules (EMA ramp-up) read it
         self.count += 1
         if self.count % self.trainer.config.log_every == 0:
             [float(v) for v in stats.values()]

@@ -76,6 +76,7 @@ HELP = {
     "d_concat": "D sees real and fake as one batch (one pass; changes BatchNorm statistics, as in Keras)",
     "nan_check_every": "NaN/Inf watchdog: check every N steps, one host sync each (default: 1 on CPU, "
     "--log-every on CUDA)",
+    "ema_rampup": "EMA half-life at most this fraction of the images seen so far (StyleGAN2-ADA's ramp-up)",
     "lr_decay_start": "after this fraction of the steps, both learning rates fall linearly to 0 at the end",
 }
 

@@ -114,6 +114,7 @@ class TrainConfig:
     compile: bool = False
     nan_check_every: int | None = None
     lr_decay_start: float | None = None
+    ema_rampup: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -197,6 +198,11 @@ class TrainConfig:
             raise GankitError(f"--lr-decay-start must be a fraction in [0, 1), got {self.lr_decay_start}")
         if self.ema_half_life is not None and not self.ema_half_life > 0:
             raise GankitError(f"--ema-half-life must be > 0 images, got {self.ema_half_life}")
+        if self.ema_rampup is not None:
+            if not self.ema_rampup > 0:
+                raise GankitError(f"--ema-rampup must be > 0, got {self.ema_rampup}")
+            if self.ema_half_life is None:
+                raise GankitError("--ema-rampup needs --ema-half-life")
         if self.batch_size % self.pack:
             raise GankitError(f"--pack {self.pack} must divide --batch-size {self.batch_size}")
         if self.conditional and self.pack > 1:

@@ -26,7 +26,7 @@ from gankit.distributed import (
     mean_over_ranks,
     shard,
 )
-from gankit.ema import GeneratorEMA, ema_decay
+from gankit.ema import GeneratorEMA, ema_decay, ramped_half_life
 from gankit.errors import GankitError
 from gankit.io import atomic_write_json, read_json
 from gankit.logger import JsonlLogger, NullLogger
@@ -358,8 +358,15 @@ class Trainer:
         finally:
             self.discriminator.requires_grad_(True)
         if self.ema is not None:
-            self.ema.update(self.generator)
+            self.ema.update(self.generator, self._ema_beta())
         return {"loss/g": loss.detach(), "grad/g": grad}
+
+    def _ema_beta(self) -> float:
+        """The EMA decay of this step's update: fixed, or from the ramped half-life (--ema-rampup)."""
+        c, per_step = self.config, self.config.batch_size * self.dist.world_size
+        assert c.ema_half_life is not None
+        half_life = ramped_half_life(c.ema_half_life, (self.step + 1) * per_step, c.ema_rampup)
+        return ema_decay(half_life, per_step)
 
     def _check_finite(self, loss_name: str, loss: Tensor, grad_name: str, grad: Tensor) -> None:
         """Stop the step on a NaN/Inf. Under DDP only the gradient norm is checked: it is averaged
