@@ -25,21 +25,28 @@ def test_switch_leaves_the_weights_unchanged(tiny_images, tmp_path, switch):
     for net in ("generator", "discriminator"):
         a, b = getattr(on, net).state_dict(), getattr(off, net).state_dict()
         for name in a:
-            torch.testing.assert_close(a[name], b[name], rtol=1e-4, atol=1e-5, msg=f"{switch}: {net}.{name}")
+            # Adam's normalised step can turn the rounding noise of a near-zero gradient into an
+            # lr-sized move (seen at one thread with channels_last: 1 weight of 131,072), so a few
+            # elements may differ by up to the 3 steps' lr; a real change moves many of them.
+            x, y = a[name].double(), b[name].double()
+            far = (x - y).abs() > 1e-5 + 1e-4 * y.abs()
+            assert int(far.sum()) <= max(1, x.numel() // 10_000), f"{switch}: {net}.{name}"
+            assert float((x - y).abs().max()) <= 3 * on.config.lr_g, f"{switch}: {net}.{name}"
 
 
 @pytest.mark.parametrize("model", ["dcgan", "keras-mnist"])
 @pytest.mark.parametrize("switch", ["channels_last", "fused_optimizer"])
 def test_switch_leaves_what_the_models_compute_unchanged(tiny_images, tmp_path, model, switch):
     """Compared on outputs: in keras-mnist a bias feeds BatchNorm, which cancels its gradient,
-    and Adam's normalised step turns that gradient's rounding noise into lr-sized moves."""
+    and Adam's normalised step turns that gradient's rounding noise into lr-sized moves (up to
+    4.5e-3 in a pixel at one thread). A wrong layout or optimizer changes outputs by O(1)."""
     on = trained(tiny_images, tmp_path / "on", model, **{switch: True})
     off = trained(tiny_images, tmp_path / "off", model, **{switch: False})
-    torch.testing.assert_close(on.fixed_samples(), off.fixed_samples(), rtol=0, atol=2e-3)
+    torch.testing.assert_close(on.fixed_samples(), off.fixed_samples(), rtol=0, atol=1e-2)
     real = tiny_images.tensor("train", on.output)[:16]
     with torch.no_grad():
         on.discriminator.eval(), off.discriminator.eval()
-        torch.testing.assert_close(on.discriminator(real), off.discriminator(real), rtol=1e-3, atol=2e-3)
+        torch.testing.assert_close(on.discriminator(real), off.discriminator(real), rtol=1e-3, atol=1e-2)
 
 
 def test_switches_take_effect(tiny_images, tmp_path):

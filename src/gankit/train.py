@@ -16,7 +16,7 @@ from gankit.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_r
 from gankit.config import TrainConfig, config_differences
 from gankit.data import Dataset, ImageData, load_dataset, to_uint8
 from gankit.data.batches import SyntheticBatches, TensorBatches
-from gankit.diagnostics import CollapseAlarm, DominanceAlarm, NonFiniteError, check_finite, pairwise_diversity
+from gankit.diagnostics import NonFiniteError, check_finite
 from gankit.distributed import (
     barrier,
     broadcast_int,
@@ -33,10 +33,11 @@ from gankit.logger import JsonlLogger, NullLogger
 from gankit.losses import get_loss, jsd_lower_bound, value_function
 from gankit.models import ModelOptions, build_models, check_compatible, get_model
 from gankit.noise import sample_noise
+from gankit.optim import grad_norm, linear_decay, make_optimizer, match_param_layout
 from gankit.regularizers import gradient_penalty, r1_penalty
 from gankit.sample import GeneratorInfo, export_generator
-from gankit.schedule import linear_decay
 from gankit.viz import make_grid, save_loss_curves, save_png, save_scatter
+from gankit.watch import RunWatcher
 
 
 class TrainingInterrupted(Exception):
@@ -56,15 +57,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "mps" and not torch.backends.mps.is_available():
         raise GankitError("--device mps requested but MPS is not available")
     return torch.device(name)
-
-
-def make_optimizer(params: Any, config: TrainConfig, lr: float) -> torch.optim.Optimizer:
-    """Adam(lr, (beta1, beta2)) as in DCGAN, or SGD with (Nesterov) momentum as in the Keras document."""
-    if config.optimizer == "adam":
-        return torch.optim.Adam(
-            params, lr=lr, betas=(config.beta1, config.beta2), fused=config.fused_optimizer
-        )
-    return torch.optim.SGD(params, lr=lr, momentum=config.momentum, nesterov=config.nesterov)
 
 
 def resolve_steps(config: TrainConfig, dataset: Dataset) -> TrainConfig:
@@ -175,9 +167,7 @@ class Trainer:
         self.eval_metrics = self._eval_metrics()
         self.lr_factor = 1.0  # halved by each recovery from a non-finite step
         self.recoveries = 0
-        self.alarms = self._make_alarms()
-        self._real_diversity: float | None = None
-        self._collapse_classifier: nn.Module | None = None
+        self.watcher = RunWatcher(config, self.dataset, self.output, enabled=self.dist.is_main)
         self.last_d_outputs: tuple[Tensor, Tensor] | None = None
         self.board: Any = None
 
@@ -230,16 +220,6 @@ class Trainer:
             f"= global batch {layout['global_batch_size']}; learning rates x{self.lr_scale:g} "
             f"(--lr-scaling {c.lr_scaling}): lr_g {c.lr_g * self.lr_scale:g}, lr_d {c.lr_d * self.lr_scale:g}"
         )
-
-    def _make_alarms(self) -> dict[str, Any]:
-        c, alarms = self.config, {}
-        if not self.dist.is_main:
-            return alarms  # alarms watch rank 0's log
-        if c.alarm_dominance:
-            alarms["dominance"] = DominanceAlarm(c.alarm_window)
-        if c.alarm_collapse:
-            alarms["collapse"] = CollapseAlarm(warmup=c.alarm_window)
-        return alarms
 
     def _eval_metrics(self) -> list[str]:
         """The metrics `--eval-every` runs, checked against the dataset before training starts."""
@@ -309,7 +289,7 @@ class Trainer:
             loss = loss + c.gp * stats["reg/gp"]
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
-        grad = _grad_norm(self.discriminator)
+        grad = grad_norm(self.discriminator)
         if c.nan_watchdog:
             self._check_finite("loss/d", loss.detach(), "grad/d", grad)
         self.opt_d.step()
@@ -351,7 +331,7 @@ class Trainer:
             loss = self.loss.g(real_logits, fake_logits)
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
-            grad = _grad_norm(self.generator)
+            grad = grad_norm(self.generator)
             if self.config.nan_watchdog:
                 self._check_finite("loss/g", loss.detach(), "grad/g", grad)
             self.opt_g.step()
@@ -447,7 +427,7 @@ class Trainer:
         self.opt_g.load_state_dict(state["optimizer_g"])
         self.opt_d.load_state_dict(state["optimizer_d"])
         for opt in (self.opt_g, self.opt_d):
-            _match_param_layout(opt)
+            match_param_layout(opt)
         set_rng_state(state["rng"]["global"], self.device)
         self.noise_rng.set_state(state["rng"]["noise"])
         self.batches.load_state_dict(state["rng"]["batches"])
@@ -651,84 +631,18 @@ class Trainer:
             self.opt_g.param_groups[0]["lr"],
             self.opt_d.param_groups[0]["lr"],
         )
-        if step % c.watch_every < c.log_every or step == c.steps:
-            record.update(self._watch(record))
+        if self.watcher.watches_samples and (step % c.watch_every < c.log_every or step == c.steps):
+            record.update(self.watcher.diversity(self.fixed_samples()))
         logger.log(record)
-        for event in self._alarm_events(step, record):
+        for event in self.watcher.events(step, record):
             logger.log(event.record())
             bar.write(event.line())
-        bar.update(step, record, sorted(name for name, alarm in self.alarms.items() if alarm.active))
+        bar.update(step, record, self.watcher.active)
         if self.board is not None:
             self.board.scalars(step, record)
             outputs = self.last_d_outputs  # NaN outputs (before a deferred check) have no histogram
             if outputs is not None and all(bool(torch.isfinite(t).all()) for t in outputs):
                 self.board.histograms(step, *outputs)
-
-    # -- diagnostics -------------------------------------------------------------------------
-    @torch.no_grad()
-    def _watch(self, record: dict[str, Any]) -> dict[str, float]:
-        """Diversity of the fixed noise batch against real data (and class KL with a cached classifier)."""
-        if "collapse" not in self.alarms:
-            return {}
-        if self._real_diversity is None:
-            real = self._reference_batch(len(self.fixed_noise))
-            self._real_diversity = pairwise_diversity(real)
-            self._collapse_classifier = self._cached_classifier()
-        fake = self.fixed_samples().float()
-        out = {"diversity/ratio": pairwise_diversity(fake) / max(self._real_diversity, 1e-12)}
-        if self._collapse_classifier is not None:
-            from gankit.metrics.features import class_coverage
-
-            pixels = to_uint8(fake, self.output).float() / 255
-            probs = torch.softmax(self._collapse_classifier(pixels), dim=1)
-            out["classes/kl_to_uniform"] = float(class_coverage(probs)["kl_to_uniform"])
-        return out
-
-    def _reference_batch(self, n: int) -> Tensor:
-        if isinstance(self.dataset, ImageData):
-            train = self.dataset.tensor("train", self.output)
-            return train[torch.linspace(0, len(train) - 1, n).long()]
-        return self.dataset.tensor("test")[:n]
-
-    def _cached_classifier(self) -> nn.Module | None:
-        from gankit.metrics import has_class_labels
-        from gankit.metrics.classifier import cached_classifier
-
-        if not has_class_labels(self.dataset):
-            return None
-        return cached_classifier(self.dataset)
-
-    def _alarm_events(self, step: int, record: dict[str, Any]) -> list[Any]:
-        events = []
-        if "dominance" in self.alarms:
-            events.append(self.alarms["dominance"].observe(step, record))
-        if "collapse" in self.alarms and "diversity/ratio" in record:
-            kl = record.get("classes/kl_to_uniform")
-            events.append(self.alarms["collapse"].observe(step, record["diversity/ratio"], kl))
-        return [e for e in events if e is not None]
-
-
-def _match_param_layout(opt: torch.optim.Optimizer) -> None:
-    """Give loaded optimizer moments their parameter's memory layout (checkpoints store them contiguous).
-
-    A fused optimizer walks a parameter and its moments element by element in memory
-    order, so a channels-last parameter needs channels-last moments.
-    """
-    for group in opt.param_groups:
-        for param in group["params"]:
-            for key, value in opt.state.get(param, {}).items():
-                if (
-                    isinstance(value, Tensor)
-                    and value.shape == param.shape
-                    and value.stride() != param.stride()
-                ):
-                    opt.state[param][key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
-
-
-def _grad_norm(module: nn.Module) -> Tensor:
-    """The L2 norm of all of `module`'s gradients together, as a tensor (no host sync)."""
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
 
 
 def resume(run_dir: str | Path, overrides: dict[str, Any], progress: bool = True) -> Trainer:

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from gankit.errors import GankitError
-from gankit.schedule import linear_decay
+from gankit.optim import linear_decay
 from gankit.train import Trainer, TrainingInterrupted, resume
 from tests.test_train import _config as train_config
 
