@@ -31,8 +31,7 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
         "ema": dict(ema_half_life=50_000.0),
         "pack4-ema": dict(pack=4, ema_half_life=50_000.0),
         "pack2-ema": dict(pack=2, ema_half_life=50_000.0),
-        "pack2-ema-decay": dict(pack=2, ema_half_life=50_000.0, lr_decay_start=0.5),
-        "pack4-ema-decay": dict(pack=4, ema_half_life=50_000.0, lr_decay_start=0.5),
+        # the best toy recipe: packing 2, minibatch std, EMA, learning rates decayed over the second half
         "pack2-mbstd-ema-decay": dict(pack=2, minibatch_std=True, ema_half_life=50_000.0, lr_decay_start=0.5),
     },
     "image": {
