@@ -62,7 +62,7 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=25)
     parser.add_argument("--n", type=int, default=2000, help="samples per Frechet distance")
     parser.add_argument("--ema-half-life", type=float, default=10_000.0)
-    parser.add_argument("--ema-rampup", type=float, default=0.5)
+    parser.add_argument("--ema-rampup", type=float, default=0.05)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
