@@ -83,28 +83,34 @@ def main() -> None:
         f"{curve[-1][0] * BATCH / len(train):.2f} epochs); "
         f"the reference first reached it in {ref_time:.1f} s"
     )
-    rows = [("reference (pytorch/examples)", ref_time)]
+    rows: list[tuple[str, float | None, bool]] = [("reference (pytorch/examples)", ref_time, True)]
     ema = {"ema_half_life": args.ema_half_life}
     ramped = {**ema, "ema_rampup": args.ema_rampup}
-    variants = (
-        ("gankit", {}),
-        ("gankit + EMA", ema),
-        ("gankit + EMA ramp-up", ramped),
-        (f"gankit, lr {args.lr:g}", {"lr_g": args.lr, "lr_d": args.lr}),
+    variants = (  # (label, options, whether the reference's optimizer settings are kept)
+        ("gankit", {}, True),
+        ("gankit + EMA", ema, True),
+        ("gankit + EMA ramp-up", ramped, True),
+        (f"gankit, lr {args.lr:g}", {"lr_g": args.lr, "lr_d": args.lr}, False),
     )
-    for label, options in variants:
+    for label, options, same in variants:
         loop = GankitLoop(SETUP, device, dataset=dataset, log_every=10, **options)
         _, seconds = race(label, loop.step, lambda loop=loop: loop.trainer.sampler, dataset, args, threshold)
-        rows.append((label, seconds))
-    print(f"\n| loop | training s to FD < {threshold:.3f} | speed-up vs reference |\n|---|---|---|")
-    for label, seconds in rows:
+        rows.append((label, seconds, same))
+    print(
+        f"\n| loop | reference's Adam settings | training s to FD < {threshold:.3f} | speed-up vs reference |"
+        "\n|---|---|---|---|"
+    )
+    for label, seconds, same in rows:
+        kept = "yes" if same else "no"
         if seconds is None:
-            print(f"| {label} | not reached in {args.max_steps} steps | - |")
+            print(f"| {label} | {kept} | not reached in {args.max_steps} steps | - |")
         else:
-            print(f"| {label} | {seconds:.1f} | {ref_time / seconds:.2f}x |")
-    best = min((s for _, s in rows[1:] if s is not None), default=None)
+            print(f"| {label} | {kept} | {seconds:.1f} | {ref_time / seconds:.2f}x |")
+    # The verdict counts only the variants with the reference's learning rates: a faster rate
+    # would speed the reference loop up as well, so its gain is not gankit's.
+    best = min((s for _, s, same in rows[1:] if s is not None and same), default=None)
     verdict = "pass" if best is not None and ref_time / best >= 1.5 else "fail"
-    print(f"target (CPU): gankit >= 1.5x faster to the threshold: {verdict}")
+    print(f"target (CPU): gankit >= 1.5x faster to the threshold, same Adam settings: {verdict}")
 
 
 if __name__ == "__main__":
