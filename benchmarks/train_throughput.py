@@ -217,7 +217,7 @@ def main() -> None:
     parser.add_argument(
         "--ablation",
         action="store_true",
-        help="also gankit with each fast-path switch turned off, and with --compile",
+        help="also gankit with each fast-path switch turned off, with --compile, and with --d-concat",
     )
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -239,6 +239,7 @@ def main() -> None:
         if args.ablation:
             for switch in SWITCHES:
                 loops[f"--no-{switch.replace('_', '-')}"] = GankitLoop(setup, device, **{switch: False})
+            loops["--d-concat"] = GankitLoop(setup, device, d_concat=True)  # changes BatchNorm's math
             loops["--compile"] = GankitLoop(setup, device, compile=True)
             start = time.perf_counter()  # compilation happens in the first steps; timed apart
             for _ in range(2):
