@@ -2,8 +2,6 @@
 
 import dataclasses
 import json
-import os
-import signal
 
 import pytest
 import torch
@@ -13,6 +11,7 @@ from gankit.errors import GankitError
 from gankit.optim import linear_decay
 from gankit.train import Trainer, TrainingInterrupted, resume
 from tests.test_train import _config as train_config
+from tests.test_train import interrupt_after
 
 
 def _config(tmp_path, **kw):
@@ -41,15 +40,7 @@ def test_resume_mid_decay_is_exact(tmp_path):
     full = _config(tmp_path / "a", steps=6, lr_decay_start=0.0, checkpoint_every=100, sample_every=100)
     Trainer(full, progress=False).fit()
     part = Trainer(dataclasses.replace(full, out=str(tmp_path / "b" / "run")), progress=False)
-    original = part.train_step
-
-    def step_then_interrupt():
-        stats = original()
-        if part.step == 2:  # the step in progress is the fourth one
-            os.kill(os.getpid(), signal.SIGINT)
-        return stats
-
-    part.train_step = step_then_interrupt
+    interrupt_after(part, 3)
     with pytest.raises(TrainingInterrupted, match="interrupted at step 3"):
         part.fit()
     resume(tmp_path / "b" / "run", {}, progress=False).fit()

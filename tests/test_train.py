@@ -154,23 +154,30 @@ def test_config_errors(tmp_path, changes, message):
         Trainer(_config(tmp_path, **changes), progress=False)
 
 
-def test_ctrl_c_writes_a_checkpoint_then_resume_finishes(tmp_path):
+def interrupt_after(trainer, steps):
+    """Send the process a Ctrl-C once `trainer` has finished `steps` steps of its fit."""
     import os
+    import signal
+
+    original = trainer.train_step
+
+    def step_then_interrupt():
+        stats = original()
+        if trainer.step == steps - 1:  # fit counts the step after train_step returns
+            os.kill(os.getpid(), signal.SIGINT)
+        return stats
+
+    trainer.train_step = step_then_interrupt
+
+
+def test_ctrl_c_writes_a_checkpoint_then_resume_finishes(tmp_path):
     import signal
 
     from gankit.checkpoint import load_checkpoint
     from gankit.train import TrainingInterrupted
 
     trainer = Trainer(_config(tmp_path, steps=6, checkpoint_every=100, sample_every=100), progress=False)
-    original = trainer.train_step
-
-    def step_then_interrupt():
-        stats = original()
-        if trainer.step == 1:  # the step in progress is the second one
-            os.kill(os.getpid(), signal.SIGINT)
-        return stats
-
-    trainer.train_step = step_then_interrupt
+    interrupt_after(trainer, 2)
     before = signal.getsignal(signal.SIGINT)  # SIG_IGN when the suite runs in a background job
     with pytest.raises(TrainingInterrupted, match="interrupted at step 2"):
         trainer.fit()
