@@ -341,9 +341,11 @@ class Trainer:
             self.ema.update(self.generator, self._ema_beta())
         return {"loss/g": loss.detach(), "grad/g": grad}
 
-    def _ema_beta(self) -> float:
-        """The EMA decay of this step's update: fixed, or from the ramped half-life (--ema-rampup)."""
+    def _ema_beta(self) -> float | None:
+        """This step's EMA decay from the ramped half-life (--ema-rampup); None: the fixed one."""
         c, per_step = self.config, self.config.batch_size * self.dist.world_size
+        if c.ema_rampup is None:
+            return None
         assert c.ema_half_life is not None
         half_life = ramped_half_life(c.ema_half_life, (self.step + 1) * per_step, c.ema_rampup)
         return ema_decay(half_life, per_step)
