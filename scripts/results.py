@@ -33,6 +33,11 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
         "pack2-ema": dict(pack=2, ema_half_life=50_000.0),
         # the best toy recipe: packing 2, minibatch std, EMA, learning rates decayed over the second half
         "pack2-mbstd-ema-decay": dict(pack=2, minibatch_std=True, ema_half_life=50_000.0, lr_decay_start=0.5),
+        # the same with a deeper, wider G (three ReLU layers of 256)
+        "deep-pack2-mbstd-ema-decay": dict(
+            model="toy-mlp-deep", pack=2, minibatch_std=True, ema_half_life=50_000.0, lr_decay_start=0.5
+        ),
+        "deep-vanilla": dict(model="toy-mlp-deep"),
     },
     "image": {
         "vanilla": {},
@@ -44,6 +49,7 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "stacked": {
         "vanilla": {},
         "pack2-mbstd-ema": dict(pack=2, minibatch_std=True, ema_half_life=10_000.0),
+        "ema-decay": dict(ema_half_life=10_000.0, lr_decay_start=0.5),
     },
 }
 METRICS = {"toy": ["modes"], "stacked": ["stacked-modes"], "image": ["classifier"]}
@@ -55,8 +61,14 @@ def family(dataset: str) -> str:
     return "stacked" if dataset.startswith("stacked") else "image"
 
 
-def run_one(dataset: str, recipe: str, seed: int, out: Path, extra: dict[str, Any]) -> dict[str, Any]:
-    """Train one recipe on one seed (one CPU thread) and score its final generator."""
+def run_one(
+    dataset: str, recipe: str, seed: int, out: Path, extra: dict[str, Any], drs: bool = False
+) -> dict[str, Any]:
+    """Train one recipe on one seed (one CPU thread) and score its final generator.
+
+    With `drs`, the same generator is scored again through discriminator rejection sampling
+    with the final D (`gankit.rejection`); those scores are `<metric>+drs`.
+    """
     kind = family(dataset)
     base = TOY if kind == "toy" else IMAGE
     recipes = RECIPES[kind]
@@ -80,6 +92,8 @@ def run_one(dataset: str, recipe: str, seed: int, out: Path, extra: dict[str, An
     trainer.fit()
     scores = json.loads((Path(config.out) / "eval.json").read_text())["metrics"]
     c = trainer.config
+    if drs:
+        scores.update(drs_scores(trainer, METRICS[kind]))
     return {
         "dataset": dataset,
         "recipe": recipe,
@@ -90,6 +104,29 @@ def run_one(dataset: str, recipe: str, seed: int, out: Path, extra: dict[str, An
         "config": {k: v for k, v in overrides.items()},
         "scores": scores,
     }
+
+
+def drs_scores(trainer: Trainer, metrics: list[str]) -> dict[str, Any]:
+    """`metrics` of the trainer's final generator through discriminator rejection sampling."""
+    from gankit.metrics import evaluate_generator
+    from gankit.rejection import RejectionSampler
+
+    c, info = trainer.config, trainer.generator_info()
+    sampler = RejectionSampler(trainer.sampler, trainer.discriminator, info, pack=c.pack, seed=c.seed)
+    results = evaluate_generator(
+        sampler, info, trainer.dataset, metrics, seed=c.seed, data_options=c.data_options()
+    )
+    return {f"{name}+drs": {**result, "sampler": sampler.summary()} for name, result in results.items()}
+
+
+def with_drs_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`rows`, then for each run scored with DRS a copy named `<recipe> + DRS` holding those scores."""
+    extra = []
+    for row in rows:
+        drs = {k.removesuffix("+drs"): v for k, v in row["scores"].items() if k.endswith("+drs")}
+        if drs:
+            extra.append({**row, "recipe": f"{row['recipe']} + DRS", "scores": drs})
+    return rows + extra
 
 
 def mean_se(values: list[float]) -> str:
@@ -104,6 +141,7 @@ def mean_se(values: list[float]) -> str:
 def table(rows: list[dict[str, Any]], dataset: str) -> str:
     """The markdown table for one dataset: one line per recipe."""
     kind, lines = family(dataset), []
+    rows = with_drs_rows(rows)
     recipes = sorted({r["recipe"] for r in rows}, key=[r["recipe"] for r in rows].index)
     if kind == "toy":
         n_modes = rows[0]["scores"]["modes"]["n_modes"]
@@ -163,6 +201,9 @@ def main() -> None:
     )
     parser.add_argument("--out", default="runs/results")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument(
+        "--drs", action="store_true", help="also score each run through discriminator rejection sampling"
+    )
     parser.add_argument("--table-only", action="store_true", help="print the table of runs already done")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -182,7 +223,7 @@ def main() -> None:
                 r["dataset"] == args.dataset and r["recipe"] == recipe and r["seed"] == seed for r in done
             ):
                 continue
-            row = run_one(args.dataset, recipe, seed, out, extra)
+            row = run_one(args.dataset, recipe, seed, out, extra, drs=args.drs)
             done.append(row)
             with log.open("a") as f:
                 f.write(json.dumps(row) + "\n")

@@ -25,6 +25,7 @@ CASES = [
     ("resnet", (1, 64, 64)),
     ("toy-mlp", (1,)),
     ("toy-mlp", (2,)),
+    ("toy-mlp-deep", (2,)),
     ("toy-pacgan", (2,)),
 ]
 

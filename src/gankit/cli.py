@@ -9,17 +9,20 @@ import sys
 import types
 import typing
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from gankit import __version__
 from gankit.config import TrainConfig
 from gankit.errors import GankitError
 
+if TYPE_CHECKING:
+    from gankit.rejection import DRSOptions
+
 HELP = {
     "dataset": (
         "mnist-5k, mnist, fashion-mnist, digits, stacked-mnist, gaussian-1d, ring8, grid25 or folder:PATH"
     ),
-    "model": "model name: dcgan, mlp, keras-mnist, resnet, toy-mlp",
+    "model": "model name: dcgan, mlp, keras-mnist, resnet, toy-mlp, toy-mlp-deep, toy-pacgan",
     "loss": "loss: non-saturating, minimax, hinge, wasserstein, least-squares, rsgan or ragan",
     "k": "discriminator steps per generator step",
     "batch_size": "m: real and fake samples per discriminator step",
@@ -162,6 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="G's own weights instead of their EMA, where kept (default: EMA)",
     )
+    sample.add_argument(
+        "--drs",
+        action="store_true",
+        help="keep samples by discriminator rejection sampling with the run's last D (default: off)",
+    )
+    sample.add_argument(
+        "--drs-gamma",
+        type=float,
+        default=0.0,
+        help="DRS shift of the acceptance logit: > 0 keeps fewer, more convincing samples (default: 0)",
+    )
 
     evaluate = sub.add_parser("eval", help="score a trained generator; writes RUN_DIR/eval.json")
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
@@ -172,6 +186,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-ema",
         action="store_true",
         help="G's own weights instead of their EMA, where kept (default: EMA)",
+    )
+    evaluate.add_argument(
+        "--drs",
+        action="store_true",
+        help="keep samples by discriminator rejection sampling with the run's last D (default: off)",
+    )
+    evaluate.add_argument(
+        "--drs-gamma",
+        type=float,
+        default=0.0,
+        help="DRS shift of the acceptance logit: > 0 keeps fewer, more convincing samples (default: 0)",
     )
 
     report = sub.add_parser("report", help="write RUN_DIR/report.html (or serve it live with --serve)")
@@ -229,7 +254,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
     if args.n is not None and args.n < 1:
         raise GankitError(f"--n must be >= 1, got {args.n}")
-    results = evaluate_run(args.run_dir, parse_names(args.metrics), args.n, args.seed, ema=not args.no_ema)
+    drs = _drs_options(args)
+    results = evaluate_run(
+        args.run_dir, parse_names(args.metrics), args.n, args.seed, ema=not args.no_ema, drs=drs
+    )
     print(json.dumps(results, indent=2))
     return 0
 
@@ -277,6 +305,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _drs_options(args: argparse.Namespace) -> DRSOptions | None:
+    from gankit.rejection import DRSOptions
+
+    if not args.drs:
+        if args.drs_gamma != 0.0:
+            raise GankitError("--drs-gamma needs --drs")
+        return None
+    return DRSOptions(gamma=args.drs_gamma).validated()
+
+
 def _cmd_sample(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -285,6 +323,15 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     if args.n < 1:
         raise GankitError(f"--n must be >= 1, got {args.n}")
     generator, info = load_generator(args.source, args.device, ema=not args.no_ema)
+    drs = _drs_options(args)
+    if drs is not None:
+        from gankit.rejection import load_rejection_sampler
+
+        if args.interpolate:
+            raise GankitError("--drs drops samples, so it cannot draw --interpolate strips")
+        source = Path(args.source)
+        run_dir = source.parent if source.suffix == ".safetensors" else source
+        generator = load_rejection_sampler(run_dir, generator, info, drs, args.seed, args.device)
     if args.interpolate:
         if info.kind != "image" or Path(args.out).suffix != ".png":
             raise GankitError(

@@ -49,15 +49,16 @@ class GeneratorInfo:
 def export_generator(
     generator: nn.Module, info: GeneratorInfo, directory: str | Path, name: str = "generator"
 ) -> None:
-    """Write `NAME.safetensors` (and `generator.json`) into `directory` (atomically).
+    """Write `NAME.safetensors` into `directory` (atomically), and `generator.json` with `generator`.
 
     A run that keeps an EMA of G exports the EMA as `generator` and G's own weights
-    as `generator_raw`.
+    as `generator_raw`; both share the one `generator.json`.
     """
     directory = Path(directory)
     weights = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
     atomic_write_bytes(directory / f"{name}.safetensors", st_save(weights))
-    atomic_write_json(directory / "generator.json", dataclasses.asdict(info))
+    if name == "generator":
+        atomic_write_json(directory / "generator.json", dataclasses.asdict(info))
 
 
 def load_generator(

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -26,6 +26,9 @@ from gankit.metrics.modes import mode_metrics
 from gankit.metrics.parzen import SIGMA_GRID, parzen_estimate
 from gankit.noise import sample_noise
 from gankit.sample import GeneratorInfo, generate, load_generator
+
+if TYPE_CHECKING:
+    from gankit.rejection import DRSOptions
 
 
 @dataclass
@@ -402,18 +405,29 @@ def evaluate_run(
     n: int | None = None,
     seed: int = 0,
     ema: bool = True,
+    drs: DRSOptions | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Score the generator of `run_dir` with `metrics` (default: all that apply) into eval.json.
 
-    Returns the results just computed.
+    With `drs`, the samples pass through discriminator rejection sampling with the run's
+    last discriminator (`gankit.rejection`); those scores are kept as `<metric>+drs`, beside
+    the plain ones, each with the sampler's acceptance. Returns the results just computed.
     """
     run_dir = Path(run_dir)
     config = TrainConfig.load(run_dir / "config.json")
     generator, info = load_generator(run_dir, ema=ema)
+    sampler = None
+    if drs is not None:
+        from gankit.rejection import load_rejection_sampler
+
+        generator = sampler = load_rejection_sampler(run_dir, generator, info, drs, seed=seed)
     dataset = load_dataset(config.dataset, config.data_options())
     names = select_metrics(metrics, dataset, config.dataset)
     results = evaluate_generator(
         generator, info, dataset, names, seed=seed, n=n, data_options=config.data_options()
     )
+    if sampler is not None:
+        summary = sampler.summary()
+        results = {f"{name}+drs": {**result, "sampler": summary} for name, result in results.items()}
     write_eval_json(run_dir, config.dataset, info.step, results)
     return results

@@ -32,6 +32,7 @@ MODELS: dict[str, ModelEntry] = {
     "dcgan": ModelEntry(dcgan.build, "tanh", "image", dcgan.SIZES, "DCGAN guidelines"),
     "keras-mnist": ModelEntry(keras_mnist.build, "tanh", "image", (28,), "the Keras MNIST GAN"),
     "toy-mlp": ModelEntry(toy.build, "linear", "vector", None, "MLPs for 1-D/2-D densities"),
+    "toy-mlp-deep": ModelEntry(toy.build_deep, "linear", "vector", None, "toy-mlp with a 3x256 G"),
     "toy-pacgan": ModelEntry(toy.build_pacgan, "linear", "vector", None, "PacGAN's 2-D networks"),
     "resnet": ModelEntry(resnet.build, "tanh", "image", resnet.SIZES, "SNGAN-style ResNet pair"),
 }
@@ -68,7 +69,7 @@ def check_compatible(name: str, kind: str, shape: tuple[int, ...], dataset: str)
     """Raise a GankitError when model `name` cannot take data of this kind and shape."""
     entry = get_model(name)
     if entry.kind != kind:
-        hint = "toy-mlp or toy-pacgan" if kind == "vector" else "dcgan, mlp or keras-mnist"
+        hint = "toy-mlp, toy-mlp-deep or toy-pacgan" if kind == "vector" else "dcgan, mlp or keras-mnist"
         raise GankitError(
             f"model {name} needs {entry.kind} data but dataset {dataset} is {kind} data "
             f"of shape {tuple(shape)}; use --model {hint}"

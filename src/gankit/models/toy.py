@@ -8,17 +8,16 @@ from gankit.models.mlp import Maxout
 
 
 class ToyGenerator(nn.Module):
-    """noise -> hidden ReLU -> hidden ReLU -> point in R^dim (linear output)."""
+    """noise -> `depth` hidden ReLU layers of `hidden` units -> point in R^dim (linear output)."""
 
-    def __init__(self, dim: int, noise_dim: int, hidden: int = 128) -> None:
+    def __init__(self, dim: int, noise_dim: int, hidden: int = 128, depth: int = 2) -> None:
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(noise_dim, hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, dim),
-        )
+        layers: list[nn.Module] = []
+        width = noise_dim
+        for _ in range(depth):
+            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            width = hidden
+        self.net = nn.Sequential(*layers, nn.Linear(width, dim))
 
     def forward(self, noise: Tensor) -> Tensor:
         return self.net(noise)  # (N, dim)
@@ -43,6 +42,15 @@ class ToyDiscriminator(nn.Module):
 
 def build(shape: tuple[int, ...], noise_dim: int) -> tuple[nn.Module, nn.Module]:
     return ToyGenerator(shape[0], noise_dim), ToyDiscriminator(shape[0])
+
+
+def build_deep(shape: tuple[int, ...], noise_dim: int) -> tuple[nn.Module, nn.Module]:
+    """`build` with a deeper, wider G (three ReLU layers of 256) and the same D.
+
+    A ReLU network is piecewise linear; more layers give it many more pieces, so G can
+    jump more steeply between separate modes and put less mass on the bridges between them.
+    """
+    return ToyGenerator(shape[0], noise_dim, hidden=256, depth=3), ToyDiscriminator(shape[0])
 
 
 class PacGANGenerator(nn.Module):
