@@ -353,3 +353,23 @@ def test_inception_metrics_plumbing_with_a_stand_in_network(monkeypatch):
     assert same["fid"] == pytest.approx(0.0, abs=1e-3) and shifted["fid"] > 0.05, shifted["fid"]
     assert shifted["kid"] > same["kid"] and same["settings"]["kid_subset_size"] == 300
     assert same["inception_score"] >= 1.0
+
+
+def test_sharded_samples_of_a_conditional_generator_match_one_process(monkeypatch):
+    """Each rank labels its share as one process labels the whole draw (class = index mod K)."""
+    import gankit.metrics as metrics
+    from gankit.distributed import DistContext
+    from gankit.models import build_generator
+    from gankit.sample import GeneratorInfo, generate
+
+    info = GeneratorInfo(model="toy-mlp", shape=(2,), noise="normal", noise_dim=2, output="linear",
+                         kind="vector", dataset="ring8", step=0, n_classes=3)  # fmt: skip
+    torch.manual_seed(0)
+    generator = build_generator("toy-mlp", (2,), 2, n_classes=3).eval()
+    whole = generate(generator, info, 7, seed=5)
+    monkeypatch.setattr(metrics, "gather_rows", lambda rows, ctx: rows)  # each rank's share alone
+    shares = [
+        metrics._sharded_samples(generator, info, 7, 5, torch.device("cpu"), DistContext(rank, 2))
+        for rank in (0, 1)
+    ]
+    assert torch.allclose(torch.cat(shares)[:7], whole, atol=1e-6)  # rank 1 starts at sample 4, class 1

@@ -106,11 +106,20 @@ def generate(
 ) -> Tensor:
     """n samples from `generator` in eval mode, reproducible under `seed`; returned on the CPU.
 
-    `label` picks the class of a conditional generator (default: classes in turn).
+    `label` picks the class of a conditional generator (default: classes in turn, sample i
+    of class i mod K, however the samples are split into batches or ranks).
     """
     rng = torch.Generator().manual_seed(seed)
     noise = sample_noise(info.noise, n, info.noise_dim, rng)  # (n, noise_dim)
-    return _through(generator, noise, batch, device, _labels(info, label, n))
+    labels = _labels(info, label, n)
+    if labels is None and info.n_classes:
+        labels = balanced_labels(torch.arange(n), info)
+    return _through(generator, noise, batch, device, labels)
+
+
+def balanced_labels(index: Tensor, info: GeneratorInfo) -> Tensor:
+    """The class that sample number `index` of an unlabelled draw gets: index mod K."""
+    return index % info.n_classes
 
 
 def _labels(info: GeneratorInfo, label: int | None, n: int) -> Tensor | None:

@@ -25,7 +25,7 @@ from gankit.io import atomic_write_json, read_json
 from gankit.metrics.modes import mode_metrics
 from gankit.metrics.parzen import SIGMA_GRID, parzen_estimate
 from gankit.noise import sample_noise
-from gankit.sample import GeneratorInfo, generate, load_generator
+from gankit.sample import GeneratorInfo, balanced_labels, generate, load_generator
 
 if TYPE_CHECKING:
     from gankit.rejection import DRSOptions
@@ -65,10 +65,15 @@ def _sharded_samples(
     """This rank's contiguous share of the `n` samples `generate` draws under `seed`, gathered on all."""
     noise = sample_noise(info.noise, n, info.noise_dim, torch.Generator().manual_seed(seed))  # (n, dim)
     per_rank = -(-n // ctx.world_size)
-    noise = noise[torch.arange(per_rank * ctx.world_size) % n]  # padded to a multiple of the world size
-    mine = noise[ctx.rank * per_rank : (ctx.rank + 1) * per_rank]
-    out = torch.cat([generator(mine[i : i + 500].to(device)) for i in range(0, per_rank, 500)])
-    return gather_rows(out, ctx)[:n].cpu()
+    index = torch.arange(per_rank * ctx.world_size) % n  # padded to a multiple of the world size
+    index = index[ctx.rank * per_rank : (ctx.rank + 1) * per_rank]  # this rank's share
+    mine = noise[index]
+    labels = balanced_labels(index, info) if info.n_classes else None  # as one process labels them
+    chunks = []
+    for i in range(0, per_rank, 500):
+        z = mine[i : i + 500].to(device)
+        chunks.append(generator(z) if labels is None else generator(z, labels[i : i + 500].to(device)))
+    return gather_rows(torch.cat(chunks), ctx)[:n].cpu()
 
 
 def serve_samples(
