@@ -109,7 +109,7 @@ def test_cli_eval_and_sample_with_drs(tmp_path, capsys):
                          "--steps", "20")  # fmt: skip
     assert main(["eval", str(out), "--metrics", "modes", "--n", "400"]) == 0
     capsys.readouterr()
-    assert main(["eval", str(out), "--metrics", "modes", "--n", "400", "--drs"]) == 0
+    assert main(["eval", str(out), "--metrics", "modes", "--n", "400", "--drs", "--drs-burn-in", "2000"]) == 0
     report = json.loads((out / "eval.json").read_text())["metrics"]
     assert "modes" in report and "modes+drs" in report  # the plain score is kept beside
     sampler = report["modes+drs"]["sampler"]
@@ -117,7 +117,9 @@ def test_cli_eval_and_sample_with_drs(tmp_path, capsys):
     assert main(["sample", str(out), "--n", "50", "--drs", "--out", str(tmp_path / "s.npz")]) == 0
     assert np.load(tmp_path / "s.npz")["samples"].shape == (50, 2)
     assert main(["sample", str(out), "--n", "5", "--drs-gamma", "1", "--out", str(tmp_path / "t.npz")]) == 2
-    assert "--drs-gamma needs --drs" in capsys.readouterr().err
+    assert "--drs-gamma and --drs-burn-in need --drs" in capsys.readouterr().err
+    assert main(["eval", str(out), "--drs", "--drs-burn-in", "0"]) == 2
+    assert "burn-in must be >= 1" in capsys.readouterr().err
 
 
 def test_cli_drs_needs_a_checkpoint(tmp_path, capsys):
@@ -126,3 +128,11 @@ def test_cli_drs_needs_a_checkpoint(tmp_path, capsys):
         path.unlink()
     assert main(["sample", str(out), "--n", "5", "--drs", "--out", str(tmp_path / "s.npz")]) == 2
     assert "holds no checkpoint" in capsys.readouterr().err
+
+
+def test_cli_sample_with_drs_from_an_image_run_with_dropout_and_batchnorm(tmp_path):
+    for model in ("mlp", "dcgan"):  # maxout D with dropout; strided-conv D with BatchNorm
+        out = train_tiny_run(tmp_path / model, "--model", model, "--dataset", "mnist-5k", "--steps", "2")
+        args = ["--n", "20", "--drs", "--drs-burn-in", "200", "--out", str(tmp_path / f"{model}.npz")]
+        assert main(["sample", str(out), *args]) == 0
+        assert np.load(tmp_path / f"{model}.npz")["images"].shape == (20, 28, 28, 1)

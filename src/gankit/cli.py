@@ -114,6 +114,28 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
             )
 
 
+def _add_drs_flags(parser: argparse.ArgumentParser) -> None:
+    """--drs and its settings, for `sample` and `eval` (see gankit.rejection)."""
+    parser.add_argument(
+        "--drs",
+        action="store_true",
+        help="keep samples by discriminator rejection sampling with the run's last D (default: off)",
+    )
+    parser.add_argument(
+        "--drs-gamma",
+        type=float,
+        default=0.0,
+        help="DRS shift of the acceptance logit: > 0 keeps fewer, more convincing samples (default: 0)",
+    )
+    parser.add_argument(
+        "--drs-burn-in",
+        type=int,
+        default=10_000,
+        metavar="N",
+        help="DRS candidates whose largest score sets log M (default: 10000)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gankit", description="Train, sample and check generative adversarial networks.")
     parser.add_argument("--version", action="version", version=f"gankit {__version__}")
@@ -165,17 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="G's own weights instead of their EMA, where kept (default: EMA)",
     )
-    sample.add_argument(
-        "--drs",
-        action="store_true",
-        help="keep samples by discriminator rejection sampling with the run's last D (default: off)",
-    )
-    sample.add_argument(
-        "--drs-gamma",
-        type=float,
-        default=0.0,
-        help="DRS shift of the acceptance logit: > 0 keeps fewer, more convincing samples (default: 0)",
-    )
+    _add_drs_flags(sample)
 
     evaluate = sub.add_parser("eval", help="score a trained generator; writes RUN_DIR/eval.json")
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
@@ -187,17 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="G's own weights instead of their EMA, where kept (default: EMA)",
     )
-    evaluate.add_argument(
-        "--drs",
-        action="store_true",
-        help="keep samples by discriminator rejection sampling with the run's last D (default: off)",
-    )
-    evaluate.add_argument(
-        "--drs-gamma",
-        type=float,
-        default=0.0,
-        help="DRS shift of the acceptance logit: > 0 keeps fewer, more convincing samples (default: 0)",
-    )
+    _add_drs_flags(evaluate)
 
     report = sub.add_parser("report", help="write RUN_DIR/report.html (or serve it live with --serve)")
     report.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
@@ -309,10 +311,10 @@ def _drs_options(args: argparse.Namespace) -> DRSOptions | None:
     from gankit.rejection import DRSOptions
 
     if not args.drs:
-        if args.drs_gamma != 0.0:
-            raise GankitError("--drs-gamma needs --drs")
+        if args.drs_gamma != 0.0 or args.drs_burn_in != 10_000:
+            raise GankitError("--drs-gamma and --drs-burn-in need --drs")
         return None
-    return DRSOptions(gamma=args.drs_gamma).validated()
+    return DRSOptions(burn_in=args.drs_burn_in, gamma=args.drs_gamma).validated()
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
