@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from gankit.config import TrainConfig
+from gankit.errors import GankitError
 from gankit.train import Trainer
 
 # Recipes by dataset family (toy, stacked, image). `vanilla` is the 2014 game with the
@@ -113,9 +114,13 @@ def drs_scores(trainer: Trainer, metrics: list[str]) -> dict[str, Any]:
 
     c, info = trainer.config, trainer.generator_info()
     sampler = RejectionSampler(trainer.sampler, trainer.discriminator, info, pack=c.pack, seed=c.seed)
-    results = evaluate_generator(
-        sampler, info, trainer.dataset, metrics, seed=c.seed, data_options=c.data_options()
-    )
+    try:
+        results = evaluate_generator(
+            sampler, info, trainer.dataset, metrics, seed=c.seed, data_options=c.data_options()
+        )
+    except GankitError as exc:  # e.g. too few candidates kept: the run's own scores still count
+        print(f"DRS failed: {exc}", flush=True)
+        return {}
     return {f"{name}+drs": {**result, "sampler": sampler.summary()} for name, result in results.items()}
 
 
