@@ -62,12 +62,19 @@ def family(dataset: str) -> str:
 
 
 def run_one(
-    dataset: str, recipe: str, seed: int, out: Path, extra: dict[str, Any], drs: bool = False
+    dataset: str,
+    recipe: str,
+    seed: int,
+    out: Path,
+    extra: dict[str, Any],
+    drs: bool = False,
+    drs_gamma: float = 0.0,
 ) -> dict[str, Any]:
     """Train one recipe on one seed (one CPU thread) and score its final generator.
 
     With `drs`, the same generator is scored again through discriminator rejection sampling
-    with the final D (`gankit.rejection`); those scores are `<metric>+drs`.
+    with the final D (`gankit.rejection`); those scores are `<metric>+drs`, or
+    `<metric>+drs-gamma<G>` for a nonzero `drs_gamma`.
     """
     kind = family(dataset)
     base = TOY if kind == "toy" else IMAGE
@@ -93,7 +100,7 @@ def run_one(
     scores = json.loads((Path(config.out) / "eval.json").read_text())["metrics"]
     c = trainer.config
     if drs:
-        scores.update(drs_scores(trainer, METRICS[kind]))
+        scores.update(drs_scores(trainer, METRICS[kind], drs_gamma))
     return {
         "dataset": dataset,
         "recipe": recipe,
@@ -106,13 +113,19 @@ def run_one(
     }
 
 
-def drs_scores(trainer: Trainer, metrics: list[str]) -> dict[str, Any]:
+def drs_key(gamma: float) -> str:
+    """The suffix of DRS scores: `+drs` for gamma 0, else `+drs-gamma<gamma>`."""
+    return "+drs" if gamma == 0 else f"+drs-gamma{gamma:g}"
+
+
+def drs_scores(trainer: Trainer, metrics: list[str], gamma: float = 0.0) -> dict[str, Any]:
     """`metrics` of the trainer's final generator through discriminator rejection sampling."""
     from gankit.metrics import evaluate_generator
-    from gankit.rejection import RejectionSampler
+    from gankit.rejection import DRSOptions, RejectionSampler
 
     c, info = trainer.config, trainer.generator_info()
-    sampler = RejectionSampler(trainer.sampler, trainer.discriminator, info, pack=c.pack, seed=c.seed)
+    options = DRSOptions(gamma=gamma)
+    sampler = RejectionSampler(trainer.sampler, trainer.discriminator, info, options, c.pack, c.seed)
     try:
         results = evaluate_generator(
             sampler, info, trainer.dataset, metrics, seed=c.seed, data_options=c.data_options()
@@ -120,16 +133,23 @@ def drs_scores(trainer: Trainer, metrics: list[str]) -> dict[str, Any]:
     except GankitError as exc:  # e.g. too few candidates kept: the run's own scores still count
         print(f"DRS failed: {exc}", flush=True)
         return {}
-    return {f"{name}+drs": {**result, "sampler": sampler.summary()} for name, result in results.items()}
+    suffix = drs_key(gamma)
+    return {f"{name}{suffix}": {**result, "sampler": sampler.summary()} for name, result in results.items()}
 
 
 def with_drs_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`rows`, then for each run scored with DRS a copy named `<recipe> + DRS` holding those scores."""
+    """`rows`, then for each run scored with DRS a copy named `<recipe> + DRS[ γ=G]` holding those scores."""
     extra = []
     for row in rows:
-        drs = {k.removesuffix("+drs"): v for k, v in row["scores"].items() if k.endswith("+drs")}
-        if drs:
-            extra.append({**row, "recipe": f"{row['recipe']} + DRS", "scores": drs})
+        variants: dict[str, dict[str, Any]] = {}
+        for key, value in row["scores"].items():
+            metric, sep, variant = key.partition("+drs")
+            if sep:
+                gamma = variant.removeprefix("-gamma")
+                variants.setdefault(" + DRS" + (f" γ={gamma}" if gamma else ""), {})[metric] = value
+        extra += [
+            {**row, "recipe": row["recipe"] + name, "scores": s} for name, s in sorted(variants.items())
+        ]
     return rows + extra
 
 
@@ -208,6 +228,7 @@ def main() -> None:
     parser.add_argument(
         "--drs", action="store_true", help="also score each run through discriminator rejection sampling"
     )
+    parser.add_argument("--drs-gamma", type=float, default=0.0, help="DRS's gamma (default: 0)")
     parser.add_argument("--table-only", action="store_true", help="print the table of runs already done")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -227,7 +248,7 @@ def main() -> None:
                 r["dataset"] == args.dataset and r["recipe"] == recipe and r["seed"] == seed for r in done
             ):
                 continue
-            row = run_one(args.dataset, recipe, seed, out, extra, drs=args.drs)
+            row = run_one(args.dataset, recipe, seed, out, extra, drs=args.drs, drs_gamma=args.drs_gamma)
             done.append(row)
             with log.open("a") as f:
                 f.write(json.dumps(row) + "\n")
