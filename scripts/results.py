@@ -68,13 +68,13 @@ def run_one(
     out: Path,
     extra: dict[str, Any],
     drs: bool = False,
-    drs_gamma: float = 0.0,
+    drs_gammas: tuple[float, ...] = (0.0,),
 ) -> dict[str, Any]:
     """Train one recipe on one seed (one CPU thread) and score its final generator.
 
     With `drs`, the same generator is scored again through discriminator rejection sampling
-    with the final D (`gankit.rejection`); those scores are `<metric>+drs`, or
-    `<metric>+drs-gamma<G>` for a nonzero `drs_gamma`.
+    with the final D (`gankit.rejection`), once for each of `drs_gammas`; those scores are
+    `<metric>+drs` for gamma 0 and `<metric>+drs-gamma<G>` for the others.
     """
     kind = family(dataset)
     base = TOY if kind == "toy" else IMAGE
@@ -100,7 +100,8 @@ def run_one(
     scores = json.loads((Path(config.out) / "eval.json").read_text())["metrics"]
     c = trainer.config
     if drs:
-        scores.update(drs_scores(trainer, METRICS[kind], drs_gamma))
+        for gamma in drs_gammas:
+            scores.update(drs_scores(trainer, METRICS[kind], gamma))
     return {
         "dataset": dataset,
         "recipe": recipe,
@@ -116,6 +117,17 @@ def run_one(
 def drs_key(gamma: float) -> str:
     """The suffix of DRS scores: `+drs` for gamma 0, else `+drs-gamma<gamma>`."""
     return "+drs" if gamma == 0 else f"+drs-gamma{gamma:g}"
+
+
+def parse_gammas(text: str) -> tuple[float, ...]:
+    """`--drs-gamma`: one float or several, comma-separated, each finite and listed once."""
+    try:
+        gammas = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}") from None
+    if not all(math.isfinite(g) for g in gammas) or len(set(gammas)) != len(gammas):
+        raise argparse.ArgumentTypeError(f"gammas must be finite and distinct: {text!r}")
+    return gammas
 
 
 def drs_scores(trainer: Trainer, metrics: list[str], gamma: float = 0.0) -> dict[str, Any]:
@@ -228,7 +240,12 @@ def main() -> None:
     parser.add_argument(
         "--drs", action="store_true", help="also score each run through discriminator rejection sampling"
     )
-    parser.add_argument("--drs-gamma", type=float, default=0.0, help="DRS's gamma (default: 0)")
+    parser.add_argument(
+        "--drs-gamma",
+        type=parse_gammas,
+        default=(0.0,),
+        help="DRS's gamma, or several comma-separated, each scored (default: 0)",
+    )
     parser.add_argument("--table-only", action="store_true", help="print the table of runs already done")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -248,7 +265,7 @@ def main() -> None:
                 r["dataset"] == args.dataset and r["recipe"] == recipe and r["seed"] == seed for r in done
             ):
                 continue
-            row = run_one(args.dataset, recipe, seed, out, extra, drs=args.drs, drs_gamma=args.drs_gamma)
+            row = run_one(args.dataset, recipe, seed, out, extra, drs=args.drs, drs_gammas=args.drs_gamma)
             done.append(row)
             with log.open("a") as f:
                 f.write(json.dumps(row) + "\n")

@@ -1,0 +1,43 @@
+"""scripts/results.py: how DRS scores of several gammas become table rows."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parents[1] / "scripts" / "results.py"
+
+
+@pytest.fixture(scope="module")
+def results():
+    spec = importlib.util.spec_from_file_location("gankit_results_script", _PATH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+def test_parse_gammas_reads_one_or_several(results):
+    assert results.parse_gammas("0") == (0.0,)
+    assert results.parse_gammas("0,3,-1.5") == (0.0, 3.0, -1.5)
+    for bad in ("", "1,x", "1,1", "nan"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            results.parse_gammas(bad)
+
+
+def test_each_gamma_becomes_its_own_row(results):
+    modes = {"modes_captured": 25, "high_quality": 0.9, "kl_to_uniform": 0.01, "n_modes": 25}
+    scores = {"modes": modes}
+    for gamma, quality in ((0.0, 0.95), (3.0, 0.97)):
+        scores[f"modes{results.drs_key(gamma)}"] = {**modes, "high_quality": quality}
+    row = {"dataset": "grid25", "recipe": "r", "seed": 0, "scores": scores}
+    rows = results.with_drs_rows([row])
+    names = [r["recipe"] for r in rows]
+    assert names == ["r", "r + DRS", "r + DRS γ=3"]
+    assert [r["scores"]["modes"]["high_quality"] for r in rows] == [0.9, 0.95, 0.97]
