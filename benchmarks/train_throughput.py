@@ -1,7 +1,7 @@
 """gankit's training step against the loop everyone copies (pytorch/examples dcgan/main.py), side by side.
 
     .venv/bin/python benchmarks/train_throughput.py [--configs dcgan64,dcgan28,keras-mnist,mlp]
-                                                    [--windows 5] [--iterations 20] [--device cpu]
+        [--batch-sizes 64,256,1024] [--windows 5] [--iterations 20] [--device cpu|cuda] [--ablation]
 
 The reference loop is re-implemented here from the description of that example: D ends in
 nn.Sigmoid and is trained with nn.BCELoss; D steps on a real batch, then on a fake batch
@@ -13,7 +13,8 @@ with its own defaults, logging every 10 steps.
 
 Both run in this process, interleaved (A B A B ...) after a warm-up, and the script prints
 images/s (median, min-max over the windows), the ratio, GFLOP/s from torch.utils.flop_counter
-and the fraction of the fp32 2048^3 matmul rate measured in the same run, the peak memory of
+and the fraction of the fp32 2048^3 matmul rate measured in the same run (on CUDA: of the bf16
+and fp32 8192^3 rates; gankit also runs with --compile-mode reduce-overhead), the peak memory of
 each loop (peak RSS, VmHWM, of a separate short process on CPU; torch.cuda.max_memory_allocated on CUDA),
 and the targets of the performance issue with pass/fail.
 """
@@ -53,12 +54,15 @@ CONFIGS = {
     "keras-mnist": Setup("keras-mnist", (1, 28, 28), None),
     "mlp": Setup("mlp", (1, 28, 28), None),
 }
-BATCH, NZ = 64, 100
+NZ = 100
+GPU_TARGET = 3.0  # gankit / reference on CUDA, dcgan64 at batch 64, from the performance issue
+GRAPHS = "gankit --compile-mode reduce-overhead"  # a row of its own on CUDA
 SWITCHES = ("channels_last", "fused_optimizer")  # gankit's fast-path switches, on by default
 
 
-def images(shape: tuple[int, ...], n: int = 1024) -> ImageData:
-    gen = torch.Generator().manual_seed(0)
+def images(shape: tuple[int, ...], batch: int = 64) -> ImageData:
+    """Random images, at least 8 batches' worth, so an epoch (and the reference's worker start-up) is rare."""
+    n, gen = max(1024, 8 * batch), torch.Generator().manual_seed(0)
     data = torch.randint(0, 256, (n, *shape), generator=gen, dtype=torch.uint8)
     return ImageData(name="bench", splits={"train": data, "test": data[:64]})
 
@@ -79,8 +83,11 @@ class PerItem(Dataset):
 class ReferenceLoop:
     """The pytorch/examples DCGAN iteration, as written there."""
 
-    def __init__(self, setup: Setup, device: torch.device, data: torch.Tensor | None = None) -> None:
+    def __init__(
+        self, setup: Setup, device: torch.device, data: torch.Tensor | None = None, batch: int = 64
+    ) -> None:
         torch.manual_seed(0)
+        torch.backends.cudnn.benchmark = True  # as the example sets it
         generator, discriminator = build_models(setup.model, setup.shape, NZ)
         self.g = generator.to(device)
         self.d = nn.Sequential(discriminator, nn.Sigmoid()).to(device)
@@ -88,8 +95,8 @@ class ReferenceLoop:
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.loader = DataLoader(
-            PerItem(images(setup.shape).splits["train"] if data is None else data),
-            BATCH,
+            PerItem(images(setup.shape, batch).splits["train"] if data is None else data),
+            batch,
             shuffle=True,
             num_workers=2,
             drop_last=True,
@@ -136,10 +143,15 @@ class GankitLoop:
     """gankit's trainer step with its defaults, and its host sync every `log_every` steps."""
 
     def __init__(
-        self, setup: Setup, device: torch.device, dataset: ImageData | None = None, **options: object
+        self,
+        setup: Setup,
+        device: torch.device,
+        dataset: ImageData | None = None,
+        batch: int = 64,
+        **options: object,
     ) -> None:
-        config = TrainConfig(model=setup.model, batch_size=BATCH, noise_dim=NZ, device=device.type, **options)
-        data = images(setup.shape) if dataset is None else dataset
+        config = TrainConfig(model=setup.model, batch_size=batch, noise_dim=NZ, device=device.type, **options)
+        data = images(setup.shape, batch) if dataset is None else dataset
         self.trainer = Trainer(config, dataset=data, progress=False)
         self.count = 0
 
@@ -152,22 +164,24 @@ class GankitLoop:
 
 
 def matmul_rate(device: torch.device, dtype: torch.dtype = torch.float32, n: int = 2048) -> float:
-    """GFLOP/s of an n^3 matmul (best of several)."""
+    """GFLOP/s of an n^3 matmul (best of several; on CUDA each timing spans 10 matmuls)."""
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
+    repeat = 10 if device.type == "cuda" else 1
     best = float("inf")
     for _ in range(5):
         _sync(device)
         start = time.perf_counter()
-        a @ b
+        for _ in range(repeat):
+            a @ b
         _sync(device)
-        best = min(best, time.perf_counter() - start)
+        best = min(best, (time.perf_counter() - start) / repeat)
     return 2 * n**3 / best / 1e9
 
 
-def flops_per_image(step: Callable[[], None]) -> float:
+def flops_per_image(step: Callable[[], None], batch: int) -> float:
     with FlopCounterMode(display=False) as counter:
         step()
-    return counter.get_total_flops() / BATCH
+    return counter.get_total_flops() / batch
 
 
 def _sync(device: torch.device) -> None:
@@ -175,32 +189,34 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def window(step: Callable[[], None], iterations: int, device: torch.device) -> float:
+def window(step: Callable[[], None], iterations: int, device: torch.device, batch: int) -> float:
     _sync(device)
     start = time.perf_counter()
     for _ in range(iterations):
         step()
     _sync(device)
-    return iterations * BATCH / (time.perf_counter() - start)
+    return iterations * batch / (time.perf_counter() - start)
 
 
-def peak_memory(name: str, loop: str, device: torch.device, iterations: int = 10) -> float:
-    """Peak memory in MiB of `iterations` steps of one loop: a fresh process's RSS on CPU."""
+def peak_memory(name: str, loop: str, device: torch.device, batch: int, iterations: int = 10) -> float:
+    """Peak memory in MiB of `iterations` steps of one loop: a fresh process's RSS on CPU; on
+    CUDA, torch.cuda.max_memory_allocated of a fresh instance less what the process held before."""
+    build = ReferenceLoop if loop == "reference" else GankitLoop
     if device.type == "cuda":
+        held = torch.cuda.memory_allocated(device)  # the other loops' models and data
         torch.cuda.reset_peak_memory_stats(device)
-        build = ReferenceLoop if loop == "reference" else GankitLoop
-        instance = build(CONFIGS[name], device)
+        instance = build(CONFIGS[name], device, batch=batch)
         for _ in range(iterations):
             instance.step()
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    cmd = [sys.executable, __file__, "--probe", f"{name}:{loop}", "--iterations", str(iterations)]
+        return (torch.cuda.max_memory_allocated(device) - held) / 2**20
+    cmd = [sys.executable, __file__, "--probe", f"{name}:{loop}:{batch}", "--iterations", str(iterations)]
     return json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)["rss_mib"]
 
 
 def probe(spec: str, iterations: int) -> None:
-    name, loop = spec.split(":")
+    name, loop, batch = spec.split(":")
     build = ReferenceLoop if loop == "reference" else GankitLoop
-    instance = build(CONFIGS[name], torch.device("cpu"))
+    instance = build(CONFIGS[name], torch.device("cpu"), batch=int(batch))
     for _ in range(iterations):
         instance.step()
     # VmHWM: this process's own peak RSS (ru_maxrss would carry over the parent's peak across fork+exec)
@@ -208,74 +224,117 @@ def probe(spec: str, iterations: int) -> None:
     print(json.dumps({"rss_mib": int(status["VmHWM"].split()[0]) / 1024}))
 
 
+def ablation(setup: Setup, device: torch.device, batch: int) -> dict[str, GankitLoop]:
+    """gankit with one fast-path switch off (or one option on) per row."""
+    loops = {
+        f"--no-{s.replace('_', '-')}": GankitLoop(setup, device, batch=batch, **{s: False}) for s in SWITCHES
+    }
+    loops["--d-concat"] = GankitLoop(setup, device, batch=batch, d_concat=True)  # changes BatchNorm's math
+    if device.type == "cuda":
+        loops["--precision fp32"] = GankitLoop(setup, device, batch=batch, precision="fp32")
+        loops["--precision tf32"] = GankitLoop(setup, device, batch=batch, precision="tf32")
+    loops["--compile"] = GankitLoop(setup, device, batch=batch, compile=True)
+    return loops
+
+
+def measure(name: str, batch: int, device: torch.device, args: argparse.Namespace, ceilings: dict) -> None:
+    """Build the loops of one config and batch size, time them interleaved, and print a table."""
+    setup = CONFIGS[name]
+    loops: dict[str, ReferenceLoop | GankitLoop] = {}
+    if not args.no_reference:
+        loops["reference"] = ReferenceLoop(setup, device, batch=batch)
+    loops["gankit"] = GankitLoop(setup, device, batch=batch)
+    if device.type == "cuda":  # CUDA graphs: the launch overhead of small batches gone
+        loops[GRAPHS] = GankitLoop(setup, device, batch=batch, compile=True, compile_mode="reduce-overhead")
+    if args.ablation:
+        loops.update(ablation(setup, device, batch))
+    compile_s = {}
+    for k, loop in loops.items():  # compilation happens in the first steps; timed apart
+        if "--compile" in k:
+            start = time.perf_counter()
+            for _ in range(3):
+                loop.step()
+            _sync(device)
+            compile_s[k] = time.perf_counter() - start
+    # the FLOP counter does not see inside compiled graphs; the math is gankit's own
+    flops = {k: flops_per_image(loop.step, batch) for k, loop in loops.items() if "--compile" not in k}
+    for k in compile_s:
+        flops[k] = flops["gankit"]
+    for loop in loops.values():  # warm-up
+        window(loop.step, max(2, args.iterations // 4), device, batch)
+    rates: dict[str, list[float]] = {k: [] for k in loops}
+    for _ in range(args.windows):
+        for k, loop in loops.items():
+            rates[k].append(window(loop.step, args.iterations, device, batch))
+    print(f"\n{name} {'x'.join(map(str, setup.shape))}, batch {batch}:")
+    medians = {k: statistics.median(v) for k, v in rates.items()}
+    for k in loops:
+        achieved = medians[k] * flops[k] / 1e9
+        memory = peak_memory(name, k, device, batch) if k in ("reference", "gankit") else None
+        fractions = "; ".join(f"{achieved / rate:.0%} of {kind} matmul" for kind, rate in ceilings.items())
+        print(
+            f"  {k:32s} {medians[k]:9.1f} img/s "
+            f"(min {min(rates[k]):.1f}, max {max(rates[k]):.1f}); "
+            f"{flops[k] / 1e9:.3f} GFLOP/img; {achieved:.1f} GFLOP/s = {fractions}"
+            + ("" if memory is None else f"; peak {memory:.0f} MiB")
+            + (
+                ""
+                if k == "reference" or "reference" not in medians
+                else f"; x{medians[k] / medians['reference']:.3f} reference"
+            )
+        )
+    for k, seconds in compile_s.items():
+        print(f"  {k}: first 3 steps (compilation) took {seconds:.1f} s, not counted above")
+    if "reference" not in medians:
+        return
+    target = (
+        (setup.target if device.type == "cpu" else GPU_TARGET if name == "dcgan64" else None)
+        if batch == 64
+        else None
+    )
+    for k in ("gankit", GRAPHS):
+        if k in medians:
+            ratio = medians[k] / medians["reference"]
+            verdict = (
+                "" if target is None else f" (target >= {target}: {'pass' if ratio >= target else 'FAIL'})"
+            )
+            print(f"  {k} / reference: {ratio:.3f}{verdict}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", default=",".join(CONFIGS))
+    parser.add_argument("--batch-sizes", default="64", help="comma-separated, e.g. 64,256,1024")
     parser.add_argument("--windows", type=int, default=5)
     parser.add_argument("--iterations", type=int, default=20, help="steps per window")
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
         "--ablation",
         action="store_true",
-        help="also gankit with each fast-path switch turned off, with --compile, and with --d-concat",
+        help="also gankit with each fast-path switch turned off, with --compile and --d-concat "
+        "(on CUDA also --precision fp32/tf32 and --compile-mode reduce-overhead)",
     )
+    parser.add_argument("--no-reference", action="store_true", help="time gankit's loops only")
     parser.add_argument("--probe", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.probe:
         probe(args.probe, args.iterations)
         return
     device = torch.device(args.device)
-    ceiling = matmul_rate(device)
-    name_ = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else f"CPU, {torch.get_num_threads()} threads"
-    )
-    print(f"device: {name_}; torch {torch.__version__}; fp32 2048^3 matmul: {ceiling:.1f} GFLOP/s")
+    if device.type == "cuda":  # large enough to reach the tensor cores' rate
+        ceilings = {"bf16": matmul_rate(device, torch.bfloat16, 8192), "fp32": matmul_rate(device, n=8192)}
+        name_ = torch.cuda.get_device_name(device)
+    else:
+        ceilings = {"fp32": matmul_rate(device)}
+        name_ = f"CPU, {torch.get_num_threads()} threads"
+    size = "8192^3" if device.type == "cuda" else "2048^3"
+    rates = ", ".join(f"{kind} {rate:.1f}" for kind, rate in ceilings.items())
+    print(f"device: {name_}; torch {torch.__version__}; {size} matmul GFLOP/s: {rates}")
     for name in args.configs.split(","):
-        setup = CONFIGS[name]
-        loops = {"reference": ReferenceLoop(setup, device), "gankit": GankitLoop(setup, device)}
-        compile_s = None
-        if args.ablation:
-            for switch in SWITCHES:
-                loops[f"--no-{switch.replace('_', '-')}"] = GankitLoop(setup, device, **{switch: False})
-            loops["--d-concat"] = GankitLoop(setup, device, d_concat=True)  # changes BatchNorm's math
-            loops["--compile"] = GankitLoop(setup, device, compile=True)
-            start = time.perf_counter()  # compilation happens in the first steps; timed apart
-            for _ in range(2):
-                loops["--compile"].step()
-            _sync(device)
-            compile_s = time.perf_counter() - start
-        # the FLOP counter does not see inside compiled graphs; the math is gankit's own
-        flops = {k: flops_per_image(loop.step) for k, loop in loops.items() if k != "--compile"}
-        flops.setdefault("--compile", flops["gankit"])
-        for loop in loops.values():  # warm-up
-            window(loop.step, max(2, args.iterations // 4), device)
-        rates: dict[str, list[float]] = {k: [] for k in loops}
-        for _ in range(args.windows):
-            for k, loop in loops.items():
-                rates[k].append(window(loop.step, args.iterations, device))
-        print(f"\n{name} {'x'.join(map(str, setup.shape))}, batch {BATCH}:")
-        medians = {}
-        for k in loops:
-            medians[k] = statistics.median(rates[k])
-            achieved = medians[k] * flops[k] / 1e9
-            memory = peak_memory(name, k, device) if k in ("reference", "gankit") else float("nan")
-            print(
-                f"  {k:22s} {medians[k]:8.1f} img/s "
-                f"(min {min(rates[k]):.1f}, max {max(rates[k]):.1f}); "
-                f"{flops[k] / 1e9:.3f} GFLOP/img; "
-                f"{achieved:.1f} GFLOP/s = {achieved / ceiling:.0%} of matmul"
-                + ("" if memory != memory else f"; peak {memory:.0f} MiB")
-                + ("" if k == "reference" else f"; x{medians[k] / medians['reference']:.3f} reference")
-            )
-        if compile_s is not None:
-            print(f"  --compile: first 2 steps (compilation) took {compile_s:.1f} s, not counted above")
-        ratio = medians["gankit"] / medians["reference"]
-        verdict = "" if setup.target is None or device.type != "cpu" else (
-            f" (target >= {setup.target}: {'pass' if ratio >= setup.target else 'FAIL'})"
-        )  # fmt: skip
-        print(f"  gankit / reference: {ratio:.3f}{verdict}")
+        if name not in CONFIGS:
+            raise SystemExit(f"error: unknown config {name!r}; choose from {', '.join(CONFIGS)}")
+        for batch in (int(b) for b in args.batch_sizes.split(",")):
+            measure(name, batch, device, args, ceilings)
 
 
 if __name__ == "__main__":

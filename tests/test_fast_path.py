@@ -39,10 +39,11 @@ def test_switch_leaves_the_weights_unchanged(tiny_images, tmp_path, switch):
 def test_switch_leaves_what_the_models_compute_unchanged(tiny_images, tmp_path, model, switch):
     """Compared on outputs: in keras-mnist a bias feeds BatchNorm, which cancels its gradient,
     and Adam's normalised step turns that gradient's rounding noise into lr-sized moves (up to
-    4.5e-3 in a pixel at one thread). A wrong layout or optimizer changes outputs by O(1)."""
+    4.5e-3 in a pixel at one thread, 1.1e-2 on another CPU). A wrong layout or optimizer
+    changes outputs by O(1)."""
     on = trained(tiny_images, tmp_path / "on", model, **{switch: True})
     off = trained(tiny_images, tmp_path / "off", model, **{switch: False})
-    torch.testing.assert_close(on.fixed_samples(), off.fixed_samples(), rtol=0, atol=1e-2)
+    torch.testing.assert_close(on.fixed_samples(), off.fixed_samples(), rtol=0, atol=2e-2)
     real = tiny_images.tensor("train", on.output)[:16]
     with torch.no_grad():
         on.discriminator.eval(), off.discriminator.eval()

@@ -64,7 +64,8 @@ HELP = {
     "sync_bn": "under torchrun: BatchNorm statistics over all ranks (SyncBatchNorm, CUDA only)",
     "lr_scaling": "under torchrun: scale learning rates by world size: none, linear or sqrt",
     "dist_timeout": "under torchrun: seconds a collective may wait (e.g. on a dead rank) before failing",
-    "channels_last": "fast path: image models and batches in channels-last memory layout (same math)",
+    "channels_last": "fast path: image models and batches in channels-last memory layout "
+    "(same math; not under --compile)",
     "fused_optimizer": "fast path: Adam's fused kernel (same math up to float rounding)",
     "spectral_norm": "spectral normalization on every weight of D (Miyato et al. 2018)",
     "r1": "R1 penalty weight gamma on real data (Mescheder et al. 2018); 0 is off",
@@ -76,6 +77,9 @@ HELP = {
     "ema_half_life": "keep an EMA of G's weights with this half-life in images; sample/eval use it",
     "conditional": "class-conditional G (one-hot labels) and projection D (Miyato & Koyama 2018)",
     "compile": "torch.compile G's and D's forward passes (same math; compile time at the first steps)",
+    "compile_mode": "torch.compile mode; reduce-overhead adds CUDA graphs (CUDA only)",
+    "precision": "auto (bf16 on CUDA, fp32 elsewhere), fp32, tf32 (CUDA) or bf16: autocast of G's and D's "
+    "forward passes; weights, optimizer state and losses stay fp32",
     "d_concat": "D sees real and fake as one batch (one pass; changes BatchNorm statistics, as in Keras)",
     "nan_check_every": "NaN/Inf watchdog: check every N steps, one host sync each (default: 1 on CPU, "
     "--log-every on CUDA)",

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")  # torch.compile modes that capture CUDA graphs
 
 # Default learning rates per optimizer: Adam 2e-4 (DCGAN), SGD 1e-3 (the Keras document).
 DEFAULT_LR = {"adam": 2e-4, "sgd": 1e-3}
@@ -40,6 +42,8 @@ RESUMABLE_FIELDS = frozenset(
         "dist_timeout",
         "nan_check_every",
         "compile",
+        "compile_mode",
+        "precision",
     }
 )
 
@@ -112,6 +116,8 @@ class TrainConfig:
     conditional: bool = False
     d_concat: bool = False
     compile: bool = False
+    compile_mode: str = "default"
+    precision: str = "auto"
     nan_check_every: int | None = None
     lr_decay_start: float | None = None
     ema_rampup: float | None = None
@@ -154,6 +160,7 @@ class TrainConfig:
         from gankit.distributed import LR_SCALING
         from gankit.losses import LOSSES
         from gankit.noise import NOISE_PRIORS
+        from gankit.precision import PRECISIONS
 
         _positive_int("k", self.k)
         _positive_int("batch-size", self.batch_size)
@@ -189,6 +196,10 @@ class TrainConfig:
         _choice("noise", self.noise, NOISE_PRIORS)
         _choice("device", self.device, DEVICES)
         _choice("lr-scaling", self.lr_scaling, LR_SCALING)
+        _choice("compile-mode", self.compile_mode, COMPILE_MODES)
+        _choice("precision", self.precision, PRECISIONS)
+        if self.compile_mode != "default" and not self.compile:
+            raise GankitError(f"--compile-mode {self.compile_mode} needs --compile")
         if not self.dist_timeout > 0:
             raise GankitError(f"--dist-timeout must be > 0 seconds, got {self.dist_timeout}")
         for name in ("r1", "gp"):

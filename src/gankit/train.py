@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from torch import Tensor, nn
 from gankit import __version__
 from gankit.augment import diff_augment, parse_policy
 from gankit.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from gankit.config import TrainConfig, config_differences
+from gankit.config import CUDA_GRAPH_MODES, TrainConfig, config_differences
 from gankit.data import Dataset, ImageData, load_dataset, to_uint8
 from gankit.data.batches import SyntheticBatches, TensorBatches
 from gankit.diagnostics import NonFiniteError, check_finite
@@ -34,6 +35,7 @@ from gankit.losses import get_loss, jsd_lower_bound, value_function
 from gankit.models import ModelOptions, build_models, check_compatible, get_model
 from gankit.noise import sample_noise
 from gankit.optim import grad_norm, linear_decay, make_optimizer, match_param_layout
+from gankit.precision import autocast, resolve_precision, step_numerics
 from gankit.regularizers import gradient_penalty, r1_penalty
 from gankit.sample import GeneratorInfo, export_generator
 from gankit.viz import make_grid, save_loss_curves, save_png, save_scatter
@@ -112,6 +114,12 @@ class Trainer:
         self.run_dir = Path(config.out)
         self.progress = progress and self.dist.is_main
         self.output = get_model(config.model).output
+        self.precision = resolve_precision(config.precision, self.device)
+        if config.compile_mode == "reduce-overhead" and self.device.type != "cuda":
+            raise GankitError("--compile-mode reduce-overhead is CUDA graphs and needs CUDA")
+        self.cuda_graphs = (
+            config.compile and config.compile_mode in CUDA_GRAPH_MODES and self.device.type == "cuda"
+        )
         self.loss = get_loss(config.loss)
 
         self.n_classes = self._n_classes() if config.conditional else 0
@@ -138,10 +146,15 @@ class Trainer:
         self.g_train: nn.Module = self._wrap(self.generator)
         self.d_pair: nn.Module = self._wrap(_PairForward(self.discriminator, config.d_concat))
         self.d_frozen: nn.Module = self.discriminator  # what G's step runs through
+        self.g_sample: nn.Module = self.generator  # what draws D's fakes (no gradient)
         if config.compile:  # the modules themselves stay uncompiled: state dicts keep their keys
-            self.g_train = torch.compile(self.g_train)  # type: ignore[assignment]
-            self.d_pair = torch.compile(self.d_pair)  # type: ignore[assignment]
-            self.d_frozen = torch.compile(self.discriminator)  # type: ignore[assignment]
+            mode = None if config.compile_mode == "default" else config.compile_mode
+            # dynamic=False: a run's batch shapes never change, so static-shape kernels are safe
+            compiled = functools.partial(torch.compile, mode=mode, dynamic=False)
+            self.g_train = compiled(self.g_train)  # type: ignore[assignment]
+            self.d_pair = compiled(self.d_pair)  # type: ignore[assignment]
+            self.d_frozen = compiled(self.discriminator)  # type: ignore[assignment]
+            self.g_sample = compiled(self.generator)  # type: ignore[assignment]
         self.lr_scale = lr_scale(self.config.lr_scaling, self.dist.world_size)
         self.opt_g = make_optimizer(
             self.generator.parameters(), self.config, self.config.lr_g * self.lr_scale
@@ -174,7 +187,10 @@ class Trainer:
     @property
     def _channels_last(self) -> bool:
         """`--channels-last` applies to image data (4-D batches); other data has no channels."""
-        return self.config.channels_last and self.dataset.kind == "image" and len(self.dataset.shape) == 3
+        image = self.dataset.kind == "image" and len(self.dataset.shape) == 3
+        # under --compile inductor picks convolution layouts itself, and torch 2.11's inductor
+        # mis-strides the weight gradient of a channels-last ConvTranspose2d (dcgan's G)
+        return self.config.channels_last and image and not self.config.compile
 
     def _n_classes(self) -> int:
         """The number of classes of a labelled image dataset (for `--conditional`)."""
@@ -272,20 +288,25 @@ class Trainer:
         scaled by its interval; `--gp` adds the gradient penalty at every step.
         """
         c = self.config
-        with torch.no_grad():
-            fake = call_with_labels(self.generator, noise, labels)
+        with torch.no_grad(), self._autocast():
+            fake = call_with_labels(self.g_sample, noise, labels)
         if r1_due:
             real = real.detach().requires_grad_(True)
-        real_logits, fake_logits = self.d_pair(self._augmented(real), self._augmented(fake), labels)
+        with self._autocast():
+            real_logits, fake_logits = self.d_pair(self._augmented(real), self._augmented(fake), labels)
+        real_logits, fake_logits = real_logits.float(), fake_logits.float()  # losses in fp32
         loss = self.loss.d(real_logits, fake_logits)
         stats: dict[str, Tensor] = {}
         if r1_due:
             stats["reg/r1"] = r1_penalty(real_logits, real)
             loss = loss + (c.r1 / 2) * c.r1_interval * stats["reg/r1"]
         if c.gp:
-            stats["reg/gp"] = gradient_penalty(
-                lambda x: call_with_labels(self.discriminator, x, labels), real, fake, self.augment_rng
-            )
+
+            def d_fp32(x: Tensor) -> Tensor:
+                with self._autocast():
+                    return call_with_labels(self.discriminator, x, labels).float()
+
+            stats["reg/gp"] = gradient_penalty(d_fp32, real, fake, self.augment_rng)
             loss = loss + c.gp * stats["reg/gp"]
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
@@ -323,11 +344,12 @@ class Trainer:
         d = self.d_frozen
         self.discriminator.requires_grad_(False)
         try:
-            fake = call_with_labels(self.g_train, noise, labels)
-            fake_logits = call_with_labels(d, self._augmented(fake), labels)
-            real_logits = None
-            if self.loss.g_needs_real and real is not None:
-                real_logits = call_with_labels(d, self._augmented(real), real_labels)
+            with self._autocast():
+                fake = call_with_labels(self.g_train, noise, labels)
+                fake_logits = call_with_labels(d, self._augmented(fake), labels).float()
+                real_logits = None
+                if self.loss.g_needs_real and real is not None:
+                    real_logits = call_with_labels(d, self._augmented(real), real_labels).float()
             loss = self.loss.g(real_logits, fake_logits)
             self.opt_g.zero_grad(set_to_none=True)
             loss.backward()
@@ -340,6 +362,10 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.generator, self._ema_beta())
         return {"loss/g": loss.detach(), "grad/g": grad}
+
+    def _autocast(self) -> torch.autocast:
+        """bf16 autocast of the forward passes under `--precision bf16` (a no-op otherwise)."""
+        return autocast(self.precision, self.device)
 
     def _ema_beta(self) -> float | None:
         """This step's EMA decay from the ramped half-life (--ema-rampup); None: the fixed one."""
@@ -372,6 +398,12 @@ class Trainer:
 
     def train_step(self) -> dict[str, Tensor]:
         """One iteration of Algorithm 1: k discriminator steps, then one generator step."""
+        with step_numerics(self.precision, self.device):
+            if self.cuda_graphs:
+                torch.compiler.cudagraph_mark_step_begin()  # the last step's graph outputs are consumed
+            return self._train_step()
+
+    def _train_step(self) -> dict[str, Tensor]:
         c = self.config
         if c.lr_decay_start is not None:
             self._apply_lr_factor()

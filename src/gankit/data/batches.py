@@ -40,6 +40,7 @@ class TensorBatches:
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch, self.position = 0, 0
         self.order = torch.randperm(len(data), generator=self.generator)
+        self._order_on_device: tuple[Tensor, Tensor] | None = None  # (order, its copy on data's device)
 
     def next(self) -> Tensor:
         return self.next_labeled()[0]
@@ -49,10 +50,12 @@ class TensorBatches:
         if self.position + self.batch_size > len(self.data):
             self.order = torch.randperm(len(self.data), generator=self.generator)
             self.epoch, self.position = self.epoch + 1, 0
-        index = shard(self.order[self.position : self.position + self.batch_size], self.dist)
+        if self._order_on_device is None or self._order_on_device[0] is not self.order:
+            self._order_on_device = (self.order, self.order.to(self.data.device))  # one copy per epoch
+        index = shard(self._order_on_device[1][self.position : self.position + self.batch_size], self.dist)
         self.position += self.batch_size
         labels = None if self.labels is None else self.labels[index.to(self.labels.device)]
-        return self.data[index.to(self.data.device)], labels
+        return self.data[index], labels
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,117 @@
+"""--precision (fp32, tf32, bf16 autocast) and --compile-mode: choices, errors, and what a step computes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gankit.config import TrainConfig
+from gankit.errors import GankitError
+from gankit.precision import resolve_precision, step_numerics
+from gankit.train import Trainer
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def test_auto_is_bf16_on_cuda_and_fp32_elsewhere():
+    assert resolve_precision("auto", torch.device("cuda")) == "bf16"
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
+
+
+@pytest.mark.parametrize(
+    ("name", "device", "message"),
+    [
+        ("tf32", "cpu", "--precision tf32 needs CUDA"),
+        ("bf16", "mps", "--precision bf16 runs on cuda or cpu"),
+        ("fp16", "cpu", "--precision must be one of"),
+    ],
+)
+def test_unusable_precisions_are_refused(name, device, message):
+    with pytest.raises(GankitError, match=message):
+        resolve_precision(name, torch.device(device))
+
+
+def test_config_checks_precision_and_compile_mode():
+    with pytest.raises(GankitError, match="unknown precision 'half'"):
+        TrainConfig(precision="half").validated()
+    with pytest.raises(GankitError, match="unknown compile-mode 'fast'"):
+        TrainConfig(compile=True, compile_mode="fast").validated()
+    with pytest.raises(GankitError, match="--compile-mode reduce-overhead needs --compile"):
+        TrainConfig(compile_mode="reduce-overhead").validated()
+
+
+def test_cuda_graphs_are_refused_off_cuda(tiny_images, tmp_path):
+    config = TrainConfig(model="dcgan", device="cpu", compile=True, compile_mode="reduce-overhead",
+                         out=str(tmp_path))  # fmt: skip
+    with pytest.raises(GankitError, match="reduce-overhead is CUDA graphs and needs CUDA"):
+        Trainer(config, dataset=tiny_images, progress=False)
+
+
+def steps(tiny_images, tmp_path, device: str = "cpu", n: int = 3, **options: object):
+    """A dcgan trainer after `n` steps, its last step's statistics, and the dtypes D's first conv gave."""
+    config = TrainConfig(model="dcgan", dataset="blobs", batch_size=16, noise_dim=8, device=device,
+                         out=str(tmp_path), **options)  # fmt: skip
+    trainer = Trainer(config, dataset=tiny_images, progress=False)
+    seen: set[torch.dtype] = set()
+    conv = next(m for m in trainer.discriminator.modules() if isinstance(m, torch.nn.Conv2d))
+    conv.register_forward_hook(lambda module, args, out: seen.add(out.dtype))
+    for _ in range(n):
+        stats = trainer.train_step()
+    return trainer, {k: float(v) for k, v in stats.items()}, seen
+
+
+def test_bf16_autocast_runs_the_convolutions_in_bf16_and_keeps_fp32_weights(tiny_images, tmp_path):
+    fp32, exact, seen32 = steps(tiny_images, tmp_path / "fp32", precision="fp32")
+    bf16, rounded, seen16 = steps(tiny_images, tmp_path / "bf16", precision="bf16")
+    assert seen32 == {torch.float32} and seen16 == {torch.bfloat16}
+    assert all(p.dtype == torch.float32 for p in bf16.generator.parameters())
+    assert all(p.dtype == torch.float32 for p in bf16.discriminator.parameters())
+    assert rounded != exact  # autocast did round
+    for name in exact:  # ... by bf16's 8 bits of mantissa, not by a different computation
+        assert rounded[name] == pytest.approx(exact[name], rel=0.02, abs=1e-3), name
+    torch.testing.assert_close(bf16.fixed_samples(), fp32.fixed_samples(), rtol=0, atol=5e-3)
+
+
+def test_step_numerics_is_a_no_op_off_cuda():
+    before = torch.backends.cudnn.benchmark
+    with step_numerics("bf16", torch.device("cpu")):
+        assert torch.backends.cudnn.benchmark == before
+
+
+@CUDA
+def test_step_numerics_sets_tf32_for_the_step_and_restores_it():
+    matmul, cudnn = torch.backends.cuda.matmul, torch.backends.cudnn
+    saved = (matmul.allow_tf32, cudnn.allow_tf32, cudnn.benchmark)
+    with step_numerics("tf32", torch.device("cuda")):
+        assert matmul.allow_tf32 and cudnn.allow_tf32
+    with step_numerics("fp32", torch.device("cuda")):
+        assert not matmul.allow_tf32 and not cudnn.allow_tf32
+    assert (matmul.allow_tf32, cudnn.allow_tf32, cudnn.benchmark) == saved
+
+
+@CUDA
+def test_bf16_on_cuda_tracks_the_fp32_step(tiny_images, tmp_path):
+    _, exact, _ = steps(tiny_images, tmp_path / "fp32", "cuda", precision="fp32")
+    _, rounded, seen = steps(tiny_images, tmp_path / "bf16", "cuda")  # auto: bf16
+    assert seen == {torch.bfloat16}
+    for name in exact:
+        assert rounded[name] == pytest.approx(exact[name], rel=0.03, abs=2e-3), name
+
+
+@CUDA
+def test_cuda_graphs_leave_a_training_step_unchanged(tiny_images, tmp_path):
+    eager, exact, _ = steps(tiny_images, tmp_path / "eager", "cuda", n=5, precision="fp32")
+    graphs, replayed, _ = steps(tiny_images, tmp_path / "graphs", "cuda", n=5, precision="fp32",
+                                compile=True, compile_mode="reduce-overhead")  # fmt: skip
+    assert graphs.cuda_graphs
+    for name in exact:
+        assert replayed[name] == pytest.approx(exact[name], rel=1e-3, abs=1e-4), name
+    torch.testing.assert_close(graphs.fixed_samples(), eager.fixed_samples(), rtol=0, atol=1e-3)
+
+
+def test_compile_leaves_layouts_to_inductor(tiny_images, tmp_path):
+    config = TrainConfig(model="dcgan", device="cpu", compile=True, out=str(tmp_path))
+    trainer = Trainer(config, dataset=tiny_images, progress=False)
+    weight = next(p for p in trainer.discriminator.parameters() if p.dim() == 4 and p.size(1) > 1)
+    assert not weight.is_contiguous(memory_format=torch.channels_last)
