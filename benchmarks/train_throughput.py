@@ -230,6 +230,7 @@ def ablation(setup: Setup, device: torch.device, batch: int) -> dict[str, Gankit
         f"--no-{s.replace('_', '-')}": GankitLoop(setup, device, batch=batch, **{s: False}) for s in SWITCHES
     }
     loops["--d-concat"] = GankitLoop(setup, device, batch=batch, d_concat=True)  # changes BatchNorm's math
+    loops["--reuse-fakes"] = GankitLoop(setup, device, batch=batch, reuse_fakes=True)  # the reference's fakes
     if device.type == "cuda":
         loops["--precision fp32"] = GankitLoop(setup, device, batch=batch, precision="fp32")
         loops["--precision tf32"] = GankitLoop(setup, device, batch=batch, precision="tf32")
@@ -311,8 +312,8 @@ def main() -> None:
     parser.add_argument(
         "--ablation",
         action="store_true",
-        help="also gankit with each fast-path switch turned off, with --compile and --d-concat "
-        "(on CUDA also --precision fp32/tf32 and --compile-mode reduce-overhead)",
+        help="also gankit with each fast-path switch turned off, with --compile, --d-concat and "
+        "--reuse-fakes (on CUDA also --precision fp32/tf32 and --compile-mode reduce-overhead)",
     )
     parser.add_argument("--no-reference", action="store_true", help="time gankit's loops only")
     parser.add_argument("--probe", help=argparse.SUPPRESS)

@@ -9,7 +9,7 @@ from gankit.config import TrainConfig
 from gankit.train import Trainer
 
 
-def trained(tiny_images, tmp_path, model: str, **switches: bool) -> Trainer:
+def trained(tiny_images, tmp_path, model: str, **switches: object) -> Trainer:
     config = TrainConfig(model=model, dataset="blobs", batch_size=16, noise_dim=8, device="cpu",
                          out=str(tmp_path), **switches)  # fmt: skip
     trainer = Trainer(config, dataset=tiny_images, progress=False)
@@ -88,3 +88,50 @@ def test_compile_leaves_a_training_step_unchanged(tmp_path):
         assert all(not k.startswith("_orig_mod") for k in trainer.generator.state_dict())
     for eager, compiled in zip(params[False], params[True], strict=True):
         torch.testing.assert_close(compiled, eager, rtol=1e-4, atol=1e-5)
+
+
+def test_reuse_fakes_is_the_pytorch_examples_step(tiny_images, tmp_path):
+    """`--reuse-fakes`: D steps on G(z), then G steps through the updated D on the same G(z),
+    as pytorch/examples' DCGAN loop does; written out here by hand with BCE on the logits."""
+    import copy
+
+    import torch.nn.functional as F
+
+    config = TrainConfig(model="dcgan", dataset="blobs", batch_size=16, noise_dim=8, device="cpu",
+                         out=str(tmp_path), reuse_fakes=True, channels_last=False,
+                         fused_optimizer=False)  # fmt: skip
+    trainer = Trainer(config, dataset=tiny_images, progress=False)
+    g, d = copy.deepcopy(trainer.generator), copy.deepcopy(trainer.discriminator)
+    opt_g = torch.optim.Adam(g.parameters(), lr=trainer.config.lr_g, betas=(config.beta1, config.beta2))
+    opt_d = torch.optim.Adam(d.parameters(), lr=trainer.config.lr_d, betas=(config.beta1, config.beta2))
+    real = tiny_images.tensor("train", trainer.output)[:16]
+    z = torch.rand(16, 8) * 2 - 1
+    trainer.batches.next_labeled = lambda: (real, None)
+    draws = []
+    trainer.noise = lambda n: draws.append(n) or z
+    trainer.train_step()
+    assert draws == [16]  # one noise batch per iteration: G's step drew none
+
+    fake = g(z)
+    ones, zeros = torch.ones(16), torch.zeros(16)
+    loss_d = F.binary_cross_entropy_with_logits(d(real), ones)
+    loss_d = loss_d + F.binary_cross_entropy_with_logits(d(fake.detach()), zeros)
+    opt_d.zero_grad()
+    loss_d.backward()
+    opt_d.step()
+    loss_g = F.binary_cross_entropy_with_logits(d(fake), ones)
+    opt_g.zero_grad()
+    loss_g.backward()
+    opt_g.step()
+    for mine, theirs in ((trainer.generator, g), (trainer.discriminator, d)):
+        for (name, a), b in zip(mine.state_dict().items(), theirs.state_dict().values(), strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_without_reuse_fakes_g_steps_on_fresh_noise(tiny_images, tmp_path):
+    trainer = trained(tiny_images, tmp_path, "dcgan", k=2)
+    draws = []
+    noise = trainer.noise
+    trainer.noise = lambda n: draws.append(n) or noise(n)
+    trainer.train_step()
+    assert draws == [16, 16, 16]  # k = 2 D steps, then Algorithm 1's fresh batch for G

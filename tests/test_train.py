@@ -53,7 +53,9 @@ def test_k_discriminator_steps_per_iteration(tmp_path, tiny_images):
     )
     calls = []
     original = trainer.d_step
-    trainer.d_step = lambda real, noise, *rest: calls.append(real.shape[0]) or original(real, noise, *rest)
+    trainer.d_step = lambda real, noise, *rest, **kw: (
+        calls.append(real.shape[0]) or original(real, noise, *rest, **kw)
+    )
     trainer.train_step()
     assert calls == [16, 16, 16]
     assert trainer.opt_g.state_dict()["state"][0]["step"].item() == 1

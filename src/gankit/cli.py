@@ -81,6 +81,8 @@ HELP = {
     "precision": "auto (bf16 on CUDA, fp32 elsewhere), fp32, tf32 (CUDA) or bf16: autocast of G's and D's "
     "forward passes; weights, optimizer state and losses stay fp32",
     "d_concat": "D sees real and fake as one batch (one pass; changes BatchNorm statistics, as in Keras)",
+    "reuse_fakes": "G's step reuses the last D step's fakes instead of fresh noise, as pytorch/examples "
+    "does (one G forward fewer; changes Algorithm 1)",
     "nan_check_every": "NaN/Inf watchdog: check every N steps, one host sync each (default: 1 on CPU, "
     "--log-every on CUDA)",
     "ema_rampup": "EMA half-life at most this fraction of the images seen so far (StyleGAN2-ADA's ramp-up)",

@@ -115,6 +115,7 @@ class TrainConfig:
     ema_half_life: float | None = None
     conditional: bool = False
     d_concat: bool = False
+    reuse_fakes: bool = False
     compile: bool = False
     compile_mode: str = "default"
     precision: str = "auto"

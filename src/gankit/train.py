@@ -280,16 +280,25 @@ class Trainer:
         return diff_augment(x, self.augment, self.augment_rng) if self.augment else x
 
     def d_step(
-        self, real: Tensor, noise: Tensor, labels: Tensor | None = None, r1_due: bool = False
+        self,
+        real: Tensor,
+        noise: Tensor,
+        labels: Tensor | None = None,
+        r1_due: bool = False,
+        fake: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """One discriminator update on m real and m fresh fake samples (fakes carry no graph to G).
 
         Fakes take the real batch's labels when conditional. `r1_due` adds the lazy R1 penalty,
-        scaled by its interval; `--gp` adds the gradient penalty at every step.
+        scaled by its interval; `--gp` adds the gradient penalty at every step. `fake` is G's
+        output for `noise` when the caller already made it (`--reuse-fakes`); D sees it detached.
         """
         c = self.config
-        with torch.no_grad(), self._autocast():
-            fake = call_with_labels(self.g_sample, noise, labels)
+        if fake is None:
+            with torch.no_grad(), self._autocast():
+                fake = call_with_labels(self.g_sample, noise, labels)
+        else:
+            fake = fake.detach()
         if r1_due:
             real = real.detach().requires_grad_(True)
         with self._autocast():
@@ -331,21 +340,24 @@ class Trainer:
 
     def g_step(
         self,
-        noise: Tensor,
+        noise: Tensor | None,
         real: Tensor | None = None,
         labels: Tensor | None = None,
         real_labels: Tensor | None = None,
+        fake: Tensor | None = None,
     ) -> dict[str, Tensor]:
         """One generator update through D; D's parameters take no gradient and are not updated.
 
         D is called unwrapped: under DDP only G's gradients are averaged over ranks here.
-        `real` (with `real_labels`) is needed by the relativistic losses only.
+        `real` (with `real_labels`) is needed by the relativistic losses only. `fake`, with its
+        graph to G, replaces G's forward pass on `noise` (`--reuse-fakes`).
         """
         d = self.d_frozen
         self.discriminator.requires_grad_(False)
         try:
             with self._autocast():
-                fake = call_with_labels(self.g_train, noise, labels)
+                if fake is None:
+                    fake = call_with_labels(self.g_train, noise, labels)
                 fake_logits = call_with_labels(d, self._augmented(fake), labels).float()
                 real_logits = None
                 if self.loss.g_needs_real and real is not None:
@@ -407,13 +419,19 @@ class Trainer:
         c = self.config
         if c.lr_decay_start is not None:
             self._apply_lr_factor()
+        fake = None
         for i in range(c.k):
             real, labels = self.batches.next_labeled()
             r1_due = c.r1 > 0 and (self.step * c.k + i) % c.r1_interval == 0
-            stats = self.d_step(real, self.noise(c.batch_size), labels, r1_due)
+            noise = self.noise(c.batch_size)
+            if c.reuse_fakes and i == c.k - 1:  # G's step reuses these fakes: they keep G's graph
+                with self._autocast():
+                    fake = call_with_labels(self.g_train, noise, labels)
+            stats = self.d_step(real, noise, labels, r1_due, fake=fake)
         real, real_labels = self.batches.next_labeled() if self.loss.g_needs_real else (None, None)
-        noise, labels = self.noise(c.batch_size), self.noise_labels(c.batch_size)
-        stats = {**stats, **self.g_step(noise, real, labels, real_labels)}
+        if fake is None:  # Algorithm 1: fresh noise for G's step
+            noise, labels = self.noise(c.batch_size), self.noise_labels(c.batch_size)
+        stats = {**stats, **self.g_step(noise, real, labels, real_labels, fake=fake)}
         if (self.step + 1) % self.nan_check_every == 0 or self.step + 1 == c.steps:
             self._verify_finite(self.step + 1)
         return stats
