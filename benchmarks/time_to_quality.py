@@ -23,13 +23,14 @@ import time
 from collections.abc import Callable
 
 import torch
-from train_throughput import BATCH, NZ, GankitLoop, ReferenceLoop, Setup
+from train_throughput import NZ, GankitLoop, ReferenceLoop, Setup
 
 from gankit.data import load_dataset
 from gankit.metrics import evaluate_generator
 from gankit.sample import GeneratorInfo
 
 SETUP = Setup("dcgan", (1, 28, 28), None)
+BATCH = 64  # the reference loop's batch size
 
 
 def frechet(generator: torch.nn.Module, dataset, n: int) -> float:
