@@ -115,8 +115,10 @@ def run_one(
 
 
 def drs_key(gamma: float) -> str:
-    """The suffix of DRS scores: `+drs` for gamma 0, else `+drs-gamma<gamma>`."""
-    return "+drs" if gamma == 0 else f"+drs-gamma{gamma:g}"
+    """The suffix of DRS scores: `+drs` for gamma 0, else `+drs-gamma<gamma>` (as `gankit eval`)."""
+    from gankit.rejection import DRSOptions
+
+    return DRSOptions(gamma=gamma).score_suffix
 
 
 def parse_gammas(text: str) -> tuple[float, ...]:

@@ -114,6 +114,23 @@ def test_cli_eval_and_sample_with_drs(tmp_path, capsys):
     assert "modes" in report and "modes+drs" in report  # the plain score is kept beside
     sampler = report["modes+drs"]["sampler"]
     assert sampler["method"] == "drs" and sampler["kept"] >= 400 and 0 < sampler["acceptance"] <= 1
+    args = [
+        "eval",
+        str(out),
+        "--metrics",
+        "modes",
+        "--n",
+        "400",
+        "--drs",
+        "--drs-burn-in",
+        "2000",
+        "--drs-gamma",
+        "-2",
+    ]
+    assert main(args) == 0
+    report = json.loads((out / "eval.json").read_text())["metrics"]
+    assert {"modes", "modes+drs", "modes+drs-gamma-2"} <= set(report)  # another gamma overwrites nothing
+    assert report["modes+drs"]["sampler"] == sampler
     assert main(["sample", str(out), "--n", "50", "--drs", "--out", str(tmp_path / "s.npz")]) == 0
     assert np.load(tmp_path / "s.npz")["samples"].shape == (50, 2)
     assert main(["sample", str(out), "--n", "5", "--drs-gamma", "1", "--out", str(tmp_path / "t.npz")]) == 2

@@ -61,6 +61,14 @@ class DRSOptions:
             raise GankitError(f"DRS gamma must be finite, got {self.gamma}")
         return self
 
+    @property
+    def score_suffix(self) -> str:
+        """What names scores taken through this sampler: `+drs` for gamma 0, else `+drs-gamma<gamma>`.
+
+        Scores with different gammas thus sit side by side in eval.json, none overwriting another.
+        """
+        return "+drs" if self.gamma == 0 else f"+drs-gamma{self.gamma:g}"
+
 
 def acceptance_probability(scores: Tensor, log_m: float, gamma: float = 0.0) -> Tensor:
     """sigmoid(F(x)) of Azadi et al. 2019 (eq. 8) for D's logits `scores` (pure function).

@@ -415,8 +415,9 @@ def evaluate_run(
     """Score the generator of `run_dir` with `metrics` (default: all that apply) into eval.json.
 
     With `drs`, the samples pass through discriminator rejection sampling with the run's
-    last discriminator (`gankit.rejection`); those scores are kept as `<metric>+drs`, beside
-    the plain ones, each with the sampler's acceptance. Returns the results just computed.
+    last discriminator (`gankit.rejection`); those scores are kept as `<metric>+drs` (gamma 0)
+    or `<metric>+drs-gamma<gamma>`, beside the plain ones, each with the sampler's acceptance.
+    Returns the results just computed.
     """
     run_dir = Path(run_dir)
     config = TrainConfig.load(run_dir / "config.json")
@@ -431,8 +432,8 @@ def evaluate_run(
     results = evaluate_generator(
         generator, info, dataset, names, seed=seed, n=n, data_options=config.data_options()
     )
-    if sampler is not None:
-        summary = sampler.summary()
-        results = {f"{name}+drs": {**result, "sampler": summary} for name, result in results.items()}
+    if sampler is not None and drs is not None:
+        summary, suffix = sampler.summary(), drs.score_suffix
+        results = {f"{name}{suffix}": {**result, "sampler": summary} for name, result in results.items()}
     write_eval_json(run_dir, config.dataset, info.step, results)
     return results
