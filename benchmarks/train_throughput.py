@@ -38,6 +38,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from gankit.config import TrainConfig
 from gankit.data import ImageData
 from gankit.models import build_models
+from gankit.models.layers import FullConv2d, FullConvTranspose2d
 from gankit.train import Trainer
 
 
@@ -80,6 +81,21 @@ class PerItem(Dataset):
         return self.data[i].float() / 127.5 - 1, 0
 
 
+def torch_layers(module: nn.Module) -> nn.Module:
+    """`module` with torch's own convolutions in place of gankit's matrix-product ones.
+
+    The example builds its nets from `nn.ConvTranspose2d` and `nn.Conv2d`; gankit's DCGAN
+    computes its first G layer and last D layer as one matrix product (`FullConvTranspose2d`,
+    `FullConv2d`, same parameters and outputs). The reference keeps the example's layers.
+    """
+    for layer in module.modules():
+        if isinstance(layer, FullConvTranspose2d):
+            layer.__class__ = nn.ConvTranspose2d
+        elif isinstance(layer, FullConv2d):
+            layer.__class__ = nn.Conv2d
+    return module
+
+
 class ReferenceLoop:
     """The pytorch/examples DCGAN iteration, as written there."""
 
@@ -89,8 +105,8 @@ class ReferenceLoop:
         torch.manual_seed(0)
         torch.backends.cudnn.benchmark = True  # as the example sets it
         generator, discriminator = build_models(setup.model, setup.shape, NZ)
-        self.g = generator.to(device)
-        self.d = nn.Sequential(discriminator, nn.Sigmoid()).to(device)
+        self.g = torch_layers(generator).to(device)
+        self.d = nn.Sequential(torch_layers(discriminator), nn.Sigmoid()).to(device)
         self.criterion = nn.BCELoss()
         self.opt_d = torch.optim.Adam(self.d.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.opt_g = torch.optim.Adam(self.g.parameters(), lr=2e-4, betas=(0.5, 0.999))

@@ -4,7 +4,9 @@ The guidelines: no pooling (strided convolutions in D, fractionally-strided in G
 BatchNorm in both (not on G's output nor D's input), ReLU in G with a tanh output,
 LeakyReLU 0.2 in D, no hidden fully connected layers. At 64 px this is exactly the
 network of PyTorch's DCGAN example: five transposed convolutions in G, five
-convolutions in D, weights drawn from N(0, 0.02).
+convolutions in D, weights drawn from N(0, 0.02). G's first and D's last layer cover the
+whole map and run as one matrix product each (`gankit.models.layers`): same parameters,
+same outputs.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import math
 
 from torch import Tensor, nn
+
+from gankit.models.layers import FullConv2d, FullConvTranspose2d
 
 SIZES = (28, 32, 64)
 
@@ -31,7 +35,7 @@ class DCGANGenerator(nn.Module):
         start, n_up = _plan(size)
         width = ngf * 2 ** (n_up - 1)
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(noise_dim, width, start, 1, 0, bias=False),
+            FullConvTranspose2d(noise_dim, width, start, 1, 0, bias=False),  # one matrix product
             nn.BatchNorm2d(width),
             nn.ReLU(True),
         ]
@@ -69,7 +73,7 @@ class DCGANDiscriminator(nn.Module):
                 nn.LeakyReLU(0.2, inplace=True),
             ]
             width *= 2
-        layers.append(nn.Conv2d(width, 1, start, 1, 0, bias=False))  # (N, 1, 1, 1)
+        layers.append(FullConv2d(width, 1, start, 1, 0, bias=False))  # (N, 1, 1, 1), one matrix product
         self.net = nn.Sequential(*layers)
         self.apply(dcgan_init)
 

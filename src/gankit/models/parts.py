@@ -63,7 +63,7 @@ def _widen(layer: nn.Module) -> nn.Module:
     if isinstance(layer, nn.Linear):
         return nn.Linear(layer.in_features + 1, layer.out_features, bias=layer.bias is not None)
     if isinstance(layer, nn.Conv2d):
-        return nn.Conv2d(
+        return type(layer)(
             layer.in_channels + 1,
             layer.out_channels,
             layer.kernel_size,
