@@ -1,7 +1,7 @@
 """Wall-clock time to a sample quality: gankit's loop against the pytorch/examples DCGAN loop.
 
     .venv/bin/python benchmarks/time_to_quality.py [--epochs 10] [--eval-every 25] [--n 2000]
-        [--variants gankit,ema,ema-rampup,reuse-fakes,lr]
+        [--variants gankit,ema,ema-rampup,reuse-fakes,d-concat,d-concat-reuse,lr] [--max-steps N]
 
 All loops train the 28x28 DCGAN on `mnist-5k` (batch 64, Adam 2e-4, beta1 0.5) in this process,
 in lockstep: each round, every loop still racing trains `--eval-every` steps (timed; the order
@@ -16,10 +16,13 @@ evaluated on `--n` samples with the same noise seed.
 The variants: gankit with its defaults (`gankit`); with an EMA of G (`ema`, `--ema-half-life`);
 with that EMA's half-life ramped up with the images seen (`ema-rampup`, `--ema-rampup`, as
 StyleGAN2-ADA does); with G's step on the D step's fakes, as the reference loop does
-(`reuse-fakes`: the reference's own step mathematics); with both learning rates at `--lr`
-instead of 2e-4 (`lr`). The performance issue's target (>= 1.5x on CPU) fixes the model, which
-all of these keep. The verdict counts only the rows that keep the reference's Adam settings: a
-faster learning rate would speed the reference up as well.
+(`reuse-fakes`: the reference's own step mathematics); with D's real and fake batches in one
+pass, so that BatchNorm normalises them together, as the Keras document does (`d-concat`, and
+`d-concat-reuse` with `--reuse-fakes` too: these change the mathematics of D's step, not the
+model or the optimizer); with both learning rates at `--lr` instead of 2e-4 (`lr`). The
+performance issue's target (>= 1.5x on CPU) fixes the model, which all of these keep. The
+verdict counts only the rows that keep the reference's Adam settings: a faster learning rate
+would speed the reference up as well.
 """
 
 from __future__ import annotations
@@ -100,14 +103,26 @@ def main() -> None:
     parser.add_argument("--ema-half-life", type=float, default=10_000.0)
     parser.add_argument("--ema-rampup", type=float, default=0.05)
     parser.add_argument("--lr", type=float, default=4e-4, help="the learning rates of the lr variant")
-    parser.add_argument("--variants", default="gankit,ema,ema-rampup,reuse-fakes,lr")
+    parser.add_argument("--variants", default="gankit,ema,ema-rampup,reuse-fakes,d-concat,d-concat-reuse,lr")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        default=None,
+        help="stop racing here; a loop that has not crossed the threshold by then is reported so "
+        "(default: 4 times the reference's steps)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     dataset = load_dataset("mnist-5k")
     train = dataset.splits["train"]
     args.reference_steps = int(args.epochs * (len(train) // BATCH))
-    args.max_steps = 4 * args.reference_steps
+    if args.max_steps is None:
+        args.max_steps = 4 * args.reference_steps
+    elif args.max_steps < args.reference_steps:
+        raise SystemExit(
+            f"error: --max-steps {args.max_steps} is below the reference's {args.reference_steps} steps"
+        )
     device = torch.device("cpu")
     ema = {"ema_half_life": args.ema_half_life}
     variants = {  # name: (label, options, whether the reference's optimizer settings are kept)
@@ -115,6 +130,8 @@ def main() -> None:
         "ema": ("gankit + EMA", ema, True),
         "ema-rampup": ("gankit + EMA ramp-up", {**ema, "ema_rampup": args.ema_rampup}, True),
         "reuse-fakes": ("gankit --reuse-fakes", {"reuse_fakes": True}, True),
+        "d-concat": ("gankit --d-concat", {"d_concat": True}, True),
+        "d-concat-reuse": ("gankit --d-concat --reuse-fakes", {"d_concat": True, "reuse_fakes": True}, True),
         "lr": (f"gankit, lr {args.lr:g}", {"lr_g": args.lr, "lr_d": args.lr}, False),
     }
     chosen = [v for v in args.variants.split(",") if v]

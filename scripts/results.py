@@ -80,10 +80,7 @@ def run_one(
     base = TOY if kind == "toy" else IMAGE
     recipes = RECIPES[kind]
     overrides = {**base, **recipes[recipe], **extra}
-    config = TrainConfig(
-        dataset=dataset,
-        seed=seed,
-        out=str(out / dataset / recipe / f"seed{seed}"),
+    defaults: dict[str, Any] = dict(
         device="cpu",
         eval_every=10**9,  # only the final evaluation, into eval.json
         eval_metrics=",".join(METRICS[kind]),
@@ -92,7 +89,13 @@ def run_one(
         log_every=100,
         tensorboard=False,
         alarm_collapse=False,
-        **overrides,
+    )
+    # `--set` may override these too, e.g. checkpoint_every=2000 to keep the generator as it trains
+    config = TrainConfig(
+        dataset=dataset,
+        seed=seed,
+        out=str(out / dataset / recipe / f"seed{seed}"),
+        **{**defaults, **overrides},
     )
     start = time.perf_counter()
     trainer = Trainer(config, progress=False)

@@ -41,3 +41,17 @@ def test_each_gamma_becomes_its_own_row(results):
     names = [r["recipe"] for r in rows]
     assert names == ["r", "r + DRS", "r + DRS γ=3"]
     assert [r["scores"]["modes"]["high_quality"] for r in rows] == [0.9, 0.95, 0.97]
+
+
+def test_set_overrides_the_scripts_own_run_settings(results, tmp_path):
+    """`--set checkpoint_every=N` keeps checkpoints as the run trains (the default keeps none)."""
+    extra = {"steps": 20, "batch_size": 32, "checkpoint_every": 10}
+    row = results.run_one("ring8", "vanilla", 0, tmp_path, extra)
+    run = tmp_path / "ring8" / "vanilla" / "seed0"
+    assert row["images_seen"] == 20 * 32
+    assert row["config"]["checkpoint_every"] == 10
+    assert sorted(p.name for p in (run / "checkpoint").glob("ckpt_*.json")) == [
+        "ckpt_0000010.json",
+        "ckpt_0000020.json",
+    ]
+    assert row["scores"]["modes"]["n_modes"] == 8

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,3 +69,15 @@ def test_race_times_training_only(ttq):
     seconds = [t for _, t, _ in racer.curve]
     assert seconds == sorted(seconds) and seconds[-1] == pytest.approx(racer.seconds)
     assert racer.reached(80.5) == (20, racer.curve[1][1])
+
+
+def test_max_steps_below_the_reference_is_refused_before_any_training():
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "time_to_quality.py"), "--max-steps", "10"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0
+    assert "--max-steps 10 is below the reference's" in done.stderr
+    assert "step" not in done.stdout  # no loop trained

@@ -80,7 +80,8 @@ HELP = {
     "compile_mode": "torch.compile mode; reduce-overhead adds CUDA graphs (CUDA only)",
     "precision": "auto (bf16 on CUDA, fp32 elsewhere), fp32, tf32 (CUDA) or bf16: autocast of G's and D's "
     "forward passes; weights, optimizer state and losses stay fp32",
-    "d_concat": "D sees real and fake as one batch (one pass; changes BatchNorm statistics, as in Keras)",
+    "d_concat": "D sees real and fake as one batch (one pass; changes BatchNorm statistics, as in "
+    "Keras; with a BatchNorm D, e.g. dcgan, G may not learn: see docs/performance.md)",
     "reuse_fakes": "G's step reuses the last D step's fakes instead of fresh noise, as pytorch/examples "
     "does (one G forward fewer; changes Algorithm 1)",
     "nan_check_every": "NaN/Inf watchdog: check every N steps, one host sync each (default: 1 on CPU, "
