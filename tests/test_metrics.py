@@ -225,6 +225,10 @@ def test_stacked_modes_collapsed_generator_and_real_ceiling(tmp_path, monkeypatc
     )["stacked-modes"]
     assert result["modes_covered"] == 1
     assert result["kl_to_uniform"] == pytest.approx(math.log(1000))
+    # each channel shows one digit, all 2,000 times: the KL over triples is their sum
+    channels = result["channels"]
+    assert [sorted(c["digits"])[-2:] for c in channels] == [[0, 2000]] * 3
+    assert sum(c["kl_to_uniform"] for c in channels) == pytest.approx(math.log(1000))
     real = result["real"]
     assert real["triple_accuracy"] > 0.75  # three digits right at once: about accuracy ** 3
     assert real["modes_covered"] > 950  # 5,000 real images over 1,000 modes: 1000 (1 - e^-5) = 993

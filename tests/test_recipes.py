@@ -95,6 +95,20 @@ def test_ema_is_checkpointed_exported_and_sampled_by_default(tmp_path):
     torch.testing.assert_close(state["generator_ema"], trainer.ema.state_dict())
 
 
+def test_eval_of_g_own_weights_is_kept_beside_the_ema_scores(tmp_path):
+    from gankit.metrics import evaluate_run
+
+    Trainer(_config(tmp_path, ema_half_life=100.0, steps=4, eval_every=10**9), progress=False).fit()
+    run = tmp_path / "run"
+    ema = evaluate_run(run, ["parzen"], n=200)
+    own = evaluate_run(run, ["parzen"], n=200, ema=False)
+    assert set(ema) == {"parzen"} and set(own) == {"parzen+no-ema"}
+    scores = json.loads((run / "eval.json").read_text())["metrics"]
+    assert scores["parzen"]["log_likelihood"] == ema["parzen"]["log_likelihood"]
+    assert scores["parzen+no-ema"]["log_likelihood"] == own["parzen+no-ema"]["log_likelihood"]
+    assert scores["parzen"]["log_likelihood"] != scores["parzen+no-ema"]["log_likelihood"]
+
+
 def test_conditional_sampling_and_interpolation(tmp_path):
     from gankit.cli import main
     from gankit.noise import sample_noise
