@@ -50,6 +50,7 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
         "vanilla": {},
         "pack2-mbstd-ema": dict(pack=2, minibatch_std=True, ema_half_life=10_000.0),
         "ema-decay": dict(ema_half_life=10_000.0, lr_decay_start=0.5),
+        "hinge-sn-ema": dict(loss="hinge", spectral_norm=True, ema_half_life=10_000.0),
     },
 }
 METRICS = {"toy": ["modes"], "stacked": ["stacked-modes"], "image": ["classifier"]}
