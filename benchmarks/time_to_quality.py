@@ -103,7 +103,12 @@ def main() -> None:
     parser.add_argument("--ema-half-life", type=float, default=10_000.0)
     parser.add_argument("--ema-rampup", type=float, default=0.05)
     parser.add_argument("--lr", type=float, default=4e-4, help="the learning rates of the lr variant")
-    parser.add_argument("--variants", default="gankit,ema,ema-rampup,reuse-fakes,d-concat,d-concat-reuse,lr")
+    parser.add_argument(
+        "--variants",
+        default="gankit,ema,ema-rampup,reuse-fakes,lr",
+        help="comma-separated, from gankit, ema, ema-rampup, reuse-fakes, d-concat, d-concat-reuse and lr "
+        "(the d-concat ones are not run by default: with DCGAN's BatchNorm D they do not train)",
+    )
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument(
         "--max-steps",

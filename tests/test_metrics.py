@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from gankit.cli import main
 from gankit.data import load_dataset
@@ -197,6 +198,24 @@ def test_mnist_5k_classifier_reaches_97_percent():
 
     _, accuracy = train_classifier(load_dataset("mnist-5k"))
     assert accuracy >= 0.97
+
+
+def test_loading_a_cached_classifier_leaves_the_global_rng_alone(tmp_path):
+    """The collapse watcher loads it mid-training: a draw would change the training's stream."""
+    from gankit.metrics.classifier import SmallCNN, _key, cached_classifier, load_or_train_classifier
+
+    data = load_dataset("digits")
+    key = _key(data)
+    weights = SmallCNN(data.shape).state_dict()
+    save_file({k: v.contiguous() for k, v in weights.items()}, str(tmp_path / f"{key}.safetensors"))
+    (tmp_path / f"{key}.json").write_text(json.dumps({"dataset": "digits"}))
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    model = cached_classifier(data, tmp_path)
+    loaded, _ = load_or_train_classifier(data, tmp_path)
+    assert torch.equal(torch.get_rng_state(), before)
+    for m in (model, loaded):
+        assert m is not None and all(torch.equal(m.state_dict()[k], v) for k, v in weights.items())
 
 
 class _ConstantGenerator(torch.nn.Module):

@@ -95,10 +95,12 @@ def test_ema_is_checkpointed_exported_and_sampled_by_default(tmp_path):
     torch.testing.assert_close(state["generator_ema"], trainer.ema.state_dict())
 
 
-def test_eval_of_g_own_weights_is_kept_beside_the_ema_scores(tmp_path):
+def test_eval_of_g_own_weights_is_kept_beside_the_ema_scores(tmp_path, monkeypatch):
     from gankit.metrics import evaluate_run
 
-    Trainer(_config(tmp_path, ema_half_life=100.0, steps=4, eval_every=10**9), progress=False).fit()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    config = _config(tmp_path, ema_half_life=100.0, steps=4, eval_metrics="parzen", eval_n=200)
+    Trainer(config, progress=False).fit()
     run = tmp_path / "run"
     ema = evaluate_run(run, ["parzen"], n=200)
     own = evaluate_run(run, ["parzen"], n=200, ema=False)

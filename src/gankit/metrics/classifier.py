@@ -93,13 +93,24 @@ def _key(data: ImageData) -> str:
     return f"{name}-{'x'.join(map(str, data.shape))}-v{VERSION}-{digest}"
 
 
+def _blank(shape: tuple[int, ...]) -> SmallCNN:
+    """A SmallCNN to load weights into, built without drawing from torch's global RNG.
+
+    Loading happens mid-training too (the collapse watcher); a draw there would change the
+    training's random stream, and so its results and its exact resume, by whether a
+    classifier happened to be cached.
+    """
+    with torch.random.fork_rng(devices=[]):
+        return SmallCNN(shape)
+
+
 def cached_classifier(data: ImageData, directory: Path | None = None) -> SmallCNN | None:
     """The classifier for `data` if one is already cached, else None (never trains)."""
     directory = directory or cache_dir() / "classifiers"
     weights = directory / f"{_key(data)}.safetensors"
     if not weights.is_file():
         return None
-    model = SmallCNN(data.shape)
+    model = _blank(data.shape)
     model.load_state_dict(st_load(weights.read_bytes()))
     return model.eval()
 
@@ -109,7 +120,7 @@ def load_or_train_classifier(data: ImageData, directory: Path | None = None) -> 
     directory = directory or cache_dir() / "classifiers"
     key = _key(data)
     weights, meta_path = directory / f"{key}.safetensors", directory / f"{key}.json"
-    model = SmallCNN(data.shape)
+    model = _blank(data.shape)
     if weights.is_file() and meta_path.is_file():
         model.load_state_dict(st_load(weights.read_bytes()))
         return model.eval(), json.loads(meta_path.read_text())
