@@ -49,6 +49,7 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
     "stacked": {
         "vanilla": {},
         "pack2-mbstd-ema": dict(pack=2, minibatch_std=True, ema_half_life=10_000.0),
+        "pack2": dict(pack=2),  # PacGAN's PacDCGAN2: D judges pairs of samples, nothing else added
         "ema-decay": dict(ema_half_life=10_000.0, lr_decay_start=0.5),
         "hinge-sn-ema": dict(loss="hinge", spectral_norm=True, ema_half_life=10_000.0),
     },

@@ -189,3 +189,29 @@ def test_ctrl_c_writes_a_checkpoint_then_resume_finishes(tmp_path):
     assert resumed.step == 2
     resumed.fit()
     assert resumed.step == 6
+
+
+def test_side_outputs_leave_training_unchanged(tmp_path, monkeypatch):
+    """Sample grids, checkpoints, evaluation, the watchers and TensorBoard draw nothing that
+    training draws: the mlp's dropout reads torch's global RNG, so any side draw would show."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    quiet = dict(sample_every=10**9, checkpoint_every=10**9, eval_every=10**9, eval_metrics="")
+    plain = _config(tmp_path / "plain", steps=8, alarm_collapse=False, tensorboard=False, **quiet)
+    busy = dataclasses.replace(
+        plain,
+        out=str(tmp_path / "busy" / "run"),
+        sample_every=2,
+        checkpoint_every=3,
+        eval_every=4,
+        eval_metrics="parzen",
+        alarm_collapse=True,
+        watch_every=2,
+        tensorboard=True,
+    )
+    for config in (plain, busy):
+        Trainer(config, progress=False).fit()
+    a = load_file(tmp_path / "plain" / "run" / "generator.safetensors")
+    b = load_file(tmp_path / "busy" / "run" / "generator.safetensors")
+    assert any(p.name.startswith("step_") for p in (tmp_path / "busy" / "run" / "samples").iterdir())
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
