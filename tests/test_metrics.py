@@ -130,7 +130,7 @@ def test_classifier_fd_equals_torchmetrics_fid_with_the_classifier_as_feature_ex
     """torchmetrics' FrechetInceptionDistance, given gankit's CNN as its network, scores the same."""
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    from gankit.metrics import _classify
+    from gankit.metrics import classify
     from gankit.metrics.classifier import SmallCNN
     from gankit.metrics.features import frechet_distance
 
@@ -148,7 +148,7 @@ def test_classifier_fd_equals_torchmetrics_fid_with_the_classifier_as_feature_ex
     reference = FrechetInceptionDistance(feature=Features())
     reference.update(real, real=True)
     reference.update(fake, real=False)
-    ours = frechet_distance(_classify(model, fake)[0], _classify(model, real)[0])
+    ours = frechet_distance(classify(model, fake)[0], classify(model, real)[0])
     assert ours == pytest.approx(float(reference.compute()), rel=1e-4)
 
 

@@ -55,3 +55,11 @@ def test_set_overrides_the_scripts_own_run_settings(results, tmp_path):
         "ckpt_0000020.json",
     ]
     assert row["scores"]["modes"]["n_modes"] == 8
+
+
+def test_mean_se_writes_large_figures_whole(results):
+    assert results.mean_se([1000]) == "1000"
+    assert results.mean_se([2509.4]) == "2509"
+    assert results.mean_se([0.2162]) == "0.216"
+    assert results.mean_se([93.0, 94.0]) == "93.5 ± 0.5"
+    assert results.mean_se([700.0, 900.0]) == "800 ± 100"

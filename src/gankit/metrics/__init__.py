@@ -131,7 +131,7 @@ def _prepare_stacked(dataset: Dataset, options: DataOptions) -> None:
     load_or_train_classifier(_stack_source(options))
 
 
-def _unit_images(images: Tensor, value_range: str) -> Tensor:
+def unit_images(images: Tensor, value_range: str) -> Tensor:
     """Generator output -> pixels in [0, 1], the space the Parzen protocol works in."""
     return to_uint8(images, value_range).double() / 255.0
 
@@ -143,7 +143,7 @@ def _parzen(ctx: EvalContext) -> dict[str, Any]:
     if data.name in ("mnist", "fashion-mnist"):
         validation = validation[:1000]  # the paper: sigma on the first 1,000 of train[50000:60000]
     test = scale_images(data.splits["test"], "sigmoid")
-    centres = _unit_images(ctx.samples(10_000), ctx.info.output)
+    centres = unit_images(ctx.samples(10_000), ctx.info.output)
     fake = parzen_estimate(centres, validation, test)
     real_centres = scale_images(data.splits["train"][:10_000], "sigmoid")
     real = parzen_estimate(real_centres, validation, test)
@@ -189,7 +189,7 @@ def has_class_labels(data: Dataset) -> bool:
 
 
 @torch.no_grad()
-def _classify(model: torch.nn.Module, images: Tensor, batch: int = 1000) -> tuple[Tensor, Tensor]:
+def classify(model: torch.nn.Module, images: Tensor, batch: int = 1000) -> tuple[Tensor, Tensor]:
     """(penultimate features, class probabilities) for images in [0, 1]."""
     feats, probs = [], []
     for start in range(0, len(images), batch):
@@ -206,10 +206,10 @@ def _classifier_metrics(ctx: EvalContext) -> dict[str, Any]:
     data = ctx.dataset
     assert isinstance(data, ImageData)
     model, meta = load_or_train_classifier(data)
-    fake = _unit_images(ctx.samples(10_000), ctx.info.output)
+    fake = unit_images(ctx.samples(10_000), ctx.info.output)
     real = scale_images(data.splits["test"], "sigmoid")
-    fake_feats, fake_probs = _classify(model, fake)
-    real_feats, real_probs = _classify(model, real)
+    fake_feats, fake_probs = classify(model, fake)
+    real_feats, real_probs = classify(model, real)
     m = min(len(fake_feats), len(real_feats))
     precision, recall = precision_recall(real_feats[:m], fake_feats[:m], k=3)
     return {
@@ -236,14 +236,14 @@ def _stacked_modes(ctx: EvalContext) -> dict[str, Any]:
 
     assert isinstance(ctx.dataset, ImageData)
     model, meta = load_or_train_classifier(_stack_source(ctx.data_options))
-    fake = _unit_images(ctx.samples(26_000), ctx.info.output)
+    fake = unit_images(ctx.samples(26_000), ctx.info.output)
     real = scale_images(ctx.dataset.splits["train"][:26_000], "sigmoid")
 
     place = torch.tensor([100, 10, 1])
 
     def digits(images: Tensor) -> Tensor:
         """The classifier's digit in each channel, (n, 3)."""
-        return torch.stack([_classify(model, images[:, c : c + 1])[1].argmax(1) for c in range(3)], 1)
+        return torch.stack([classify(model, images[:, c : c + 1])[1].argmax(1) for c in range(3)], 1)
 
     fake_digits, real_read = digits(fake), digits(real)
     fake_cov = label_coverage(fake_digits @ place, 1000)  # modes in [0, 1000)

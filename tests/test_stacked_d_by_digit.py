@@ -1,0 +1,47 @@
+"""scripts/stacked_d_by_digit.py: per-digit shares and D's logits."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+_PATH = Path(__file__).resolve().parents[1] / "scripts" / "stacked_d_by_digit.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("gankit_stacked_d_by_digit", _PATH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+def test_by_digit_shares_means_and_reweighting(script):
+    digits = torch.tensor([0, 0, 0, 1, 2, 2])
+    logits = torch.tensor([0.0, 0.0, 0.0, math.log(3.0), 1.0, -1.0])
+    share, mean_logit, reweighted = script.by_digit(digits, logits, n_digits=4)
+    assert share.tolist() == pytest.approx([0.5, 1 / 6, 1 / 3, 0.0])
+    assert mean_logit[:3].tolist() == pytest.approx([0.0, math.log(3.0), 0.0])
+    assert math.isnan(mean_logit[3])
+    # weights exp(logit): digit 0 has 3, digit 1 has 3, digit 2 has e + 1/e
+    total = 6 + math.e + 1 / math.e
+    assert reweighted.tolist() == pytest.approx([3 / total, 3 / total, (math.e + 1 / math.e) / total, 0.0])
+
+
+def test_a_d_that_knows_the_density_ratio_restores_the_balance(script):
+    """Logits log(p_data / p_g) reweight G's shares back to the data's, as DRS at gamma 0 does."""
+    g_share = torch.tensor([0.4, 0.1, 0.5])
+    counts = (g_share * 1000).long()
+    digits = torch.repeat_interleave(torch.arange(3), counts)
+    logits = torch.log(torch.full((3,), 1 / 3) / g_share)[digits]
+    share, _, reweighted = script.by_digit(digits, logits, n_digits=3)
+    assert share.tolist() == pytest.approx(g_share.tolist())
+    assert reweighted.tolist() == pytest.approx([1 / 3] * 3)
