@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
 import pytest
 import torch
 
@@ -27,3 +33,15 @@ def train_tiny_run(out, *extra: str):
             "--out", str(out), "--device", "cpu", "--no-progress", "--noise-dim", "8", *extra]  # fmt: skip
     assert main(args) == 0
     return out
+
+
+def load_script(name: str) -> Iterator[ModuleType]:
+    """Import `scripts/<name>.py` as a module for the length of a fixture (yield it)."""
+    path = Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"gankit_script_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
