@@ -19,9 +19,8 @@ import torch
 from torch import Tensor
 
 from gankit.config import TrainConfig
-from gankit.data import load_dataset
 from gankit.errors import GankitError
-from gankit.metrics import classify, unit_images
+from gankit.metrics import classify, stack_source, unit_images
 from gankit.metrics.classifier import load_or_train_classifier
 from gankit.rejection import load_rejection_sampler
 from gankit.sample import generate, load_generator
@@ -52,7 +51,7 @@ def main() -> None:
             raise GankitError(f"{args.run} trained on {config.dataset}, not stacked-mnist")
         generator, info = load_generator(args.run)
         judge = load_rejection_sampler(args.run, generator, info, seed=args.seed)
-        classifier, _ = load_or_train_classifier(load_dataset(config.stack_source))
+        classifier, _ = load_or_train_classifier(stack_source(config.data_options()))
     except GankitError as exc:
         raise SystemExit(f"error: {exc}") from None
     x = generate(generator, info, args.n, seed=args.seed)

@@ -119,7 +119,8 @@ def _prepare_classifier(dataset: Dataset, options: DataOptions) -> None:
     load_or_train_classifier(dataset)
 
 
-def _stack_source(options: DataOptions) -> ImageData:
+def stack_source(options: DataOptions) -> ImageData:
+    """The digit set a stacked-mnist run stacks (`--stack-source`); its classifier reads each channel."""
     source = load_dataset(options.stack_source, dataclasses.replace(options, channels=None))
     assert isinstance(source, ImageData)
     return source
@@ -128,7 +129,7 @@ def _stack_source(options: DataOptions) -> ImageData:
 def _prepare_stacked(dataset: Dataset, options: DataOptions) -> None:
     from gankit.metrics.classifier import load_or_train_classifier
 
-    load_or_train_classifier(_stack_source(options))
+    load_or_train_classifier(stack_source(options))
 
 
 def unit_images(images: Tensor, value_range: str) -> Tensor:
@@ -235,7 +236,7 @@ def _stacked_modes(ctx: EvalContext) -> dict[str, Any]:
     from gankit.metrics.features import label_coverage
 
     assert isinstance(ctx.dataset, ImageData)
-    model, meta = load_or_train_classifier(_stack_source(ctx.data_options))
+    model, meta = load_or_train_classifier(stack_source(ctx.data_options))
     fake = unit_images(ctx.samples(26_000), ctx.info.output)
     real = scale_images(ctx.dataset.splits["train"][:26_000], "sigmoid")
 

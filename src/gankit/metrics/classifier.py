@@ -93,26 +93,24 @@ def _key(data: ImageData) -> str:
     return f"{name}-{'x'.join(map(str, data.shape))}-v{VERSION}-{digest}"
 
 
-def _blank(shape: tuple[int, ...]) -> SmallCNN:
-    """A SmallCNN to load weights into, built without drawing from torch's global RNG.
+def _load(weights: Path, shape: tuple[int, ...]) -> SmallCNN:
+    """The SmallCNN saved in `weights`, in eval mode, built without drawing from torch's global RNG.
 
     Loading happens mid-training too (the collapse watcher); a draw there would change the
     training's random stream, and so its results and its exact resume, by whether a
     classifier happened to be cached.
     """
     with torch.random.fork_rng(devices=[]):
-        return SmallCNN(shape)
+        model = SmallCNN(shape)
+    model.load_state_dict(st_load(weights.read_bytes()))
+    return model.eval()
 
 
 def cached_classifier(data: ImageData, directory: Path | None = None) -> SmallCNN | None:
     """The classifier for `data` if one is already cached, else None (never trains)."""
     directory = directory or cache_dir() / "classifiers"
     weights = directory / f"{_key(data)}.safetensors"
-    if not weights.is_file():
-        return None
-    model = _blank(data.shape)
-    model.load_state_dict(st_load(weights.read_bytes()))
-    return model.eval()
+    return _load(weights, data.shape) if weights.is_file() else None
 
 
 def load_or_train_classifier(data: ImageData, directory: Path | None = None) -> tuple[SmallCNN, dict]:
@@ -120,10 +118,8 @@ def load_or_train_classifier(data: ImageData, directory: Path | None = None) -> 
     directory = directory or cache_dir() / "classifiers"
     key = _key(data)
     weights, meta_path = directory / f"{key}.safetensors", directory / f"{key}.json"
-    model = _blank(data.shape)
     if weights.is_file() and meta_path.is_file():
-        model.load_state_dict(st_load(weights.read_bytes()))
-        return model.eval(), json.loads(meta_path.read_text())
+        return _load(weights, data.shape), json.loads(meta_path.read_text())
     model, accuracy = train_classifier(data)
     atomic_write_bytes(weights, st_save({k: v.contiguous() for k, v in model.state_dict().items()}))
     meta = {"dataset": data.name, "version": VERSION, "test_accuracy": accuracy, "key": key}
