@@ -53,6 +53,9 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
         # two time-scale update rule (Heusel et al. 2017): D learns 4x faster than G
         "ttur": dict(lr_d=4e-4, lr_g=1e-4),
         "fast-d": dict(lr_d=4e-4),  # D at twice G's learning rate, G as in vanilla
+        # DiffAugment (Zhao et al. 2020) without color: D sees shifted, cut-out reals and fakes
+        "diffaugment": dict(diffaugment="translation,cutout"),
+        "ema": dict(ema_half_life=10_000.0),  # vanilla, sampled from G's weight average
         "ema-decay": dict(ema_half_life=10_000.0, lr_decay_start=0.5),
         "hinge-sn-ema": dict(loss="hinge", spectral_norm=True, ema_half_life=10_000.0),
     },

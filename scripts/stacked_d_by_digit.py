@@ -8,6 +8,11 @@ D's mean logit on those samples, and the share that digit would have after rewei
 every sample by exp(logit), which is what discriminator rejection sampling with gamma 0
 does where it keeps all it should. Where D's mean logit is flat across digits, D has not
 learnt that some digits are rare in G's output, and rejection sampling cannot restore them.
+
+Two more rows per channel check that the shares are not an artefact of ambiguous samples:
+the classifier's mean probability per digit (a soft share, which splits an unclear sample
+between its candidates) and, per digit, the share of samples read with top probability
+below 0.9. A last table gives that share for the stack source's real test digits.
 """
 
 from __future__ import annotations
@@ -37,6 +42,23 @@ def by_digit(digits: Tensor, logits: Tensor, n_digits: int = 10) -> tuple[Tensor
     return counts / counts.sum(), sums / counts, weights / weights.sum()
 
 
+def confidence_by_digit(probs: Tensor, threshold: float = 0.9) -> tuple[Tensor, Tensor]:
+    """(mean probability per digit, share of each digit's samples read below `threshold`).
+
+    `probs` is (N, n_digits), rows summing to 1; a sample's digit is its most probable one.
+    A digit no sample has gets a NaN share.
+    """
+    top, digits = probs.max(1)
+    n_digits = probs.shape[1]
+    counts = torch.bincount(digits, minlength=n_digits).double()
+    low = torch.bincount(digits[top < threshold], minlength=n_digits).double()
+    return probs.double().mean(0), low / counts
+
+
+def _row(name: str, values: Tensor, fmt: str) -> str:
+    return f"| {name} | " + " | ".join(fmt.format(float(v)) for v in values) + " |"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a stacked-mnist run directory with a checkpoint")
@@ -51,7 +73,8 @@ def main() -> None:
             raise GankitError(f"{args.run} trained on {config.dataset}, not stacked-mnist")
         generator, info = load_generator(args.run)
         judge = load_rejection_sampler(args.run, generator, info, seed=args.seed)
-        classifier, _ = load_or_train_classifier(stack_source(config.data_options()))
+        source = stack_source(config.data_options())
+        classifier, _ = load_or_train_classifier(source)
     except GankitError as exc:
         raise SystemExit(f"error: {exc}") from None
     x = generate(generator, info, args.n, seed=args.seed)
@@ -61,14 +84,22 @@ def main() -> None:
     print("| channel | | " + " | ".join(str(d) for d in range(10)) + " |")
     print("|---|---|" + "---|" * 10)
     for c in range(3):
-        digits = classify(classifier, pixels[:, c : c + 1])[1].argmax(1)
-        share, mean_logit, reweighted = by_digit(digits, logits)
+        probs = classify(classifier, pixels[:, c : c + 1])[1]
+        share, mean_logit, reweighted = by_digit(probs.argmax(1), logits)
+        soft, unclear = confidence_by_digit(probs)
         for name, row, fmt in (
             ("share of samples", share, "{:.3f}"),
             ("D's mean logit", mean_logit, "{:.2f}"),
             ("share reweighted by exp(logit)", reweighted, "{:.3f}"),
+            ("classifier's mean probability", soft, "{:.3f}"),
+            ("share read below 0.9", unclear, "{:.3f}"),
         ):
-            print(f"| {'RGB'[c]} | {name} | " + " | ".join(fmt.format(float(v)) for v in row) + " |")
+            print(_row(f"{'RGB'[c]} | {name}", row, fmt))
+    _, unclear = confidence_by_digit(classify(classifier, source.tensor("test", "sigmoid"))[1])
+    print(f"\n{len(source.splits['test'])} real test digits of {source.name}:")
+    print("| | " + " | ".join(str(d) for d in range(10)) + " |")
+    print("|---|" + "---|" * 10)
+    print(_row("share read below 0.9", unclear, "{:.3f}"))
 
 
 if __name__ == "__main__":

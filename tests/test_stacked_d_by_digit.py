@@ -36,3 +36,20 @@ def test_a_d_that_knows_the_density_ratio_restores_the_balance(script):
     share, _, reweighted = script.by_digit(digits, logits, n_digits=3)
     assert share.tolist() == pytest.approx(g_share.tolist())
     assert reweighted.tolist() == pytest.approx([1 / 3] * 3)
+
+
+def test_confidence_by_digit_soft_shares_and_unclear_reads(script):
+    probs = torch.tensor(
+        [
+            [0.95, 0.05, 0.0],  # a clear 0
+            [0.6, 0.4, 0.0],  # an unclear 0
+            [0.0, 0.5, 0.5],  # a tie reads as 1, unclear
+            [0.0, 0.0, 1.0],  # a clear 2
+        ]
+    )
+    soft, unclear = script.confidence_by_digit(probs, threshold=0.9)
+    assert soft.tolist() == pytest.approx([1.55 / 4, 0.95 / 4, 1.5 / 4])
+    assert unclear.tolist() == pytest.approx([0.5, 1.0, 0.0])
+    _, none_unclear = script.confidence_by_digit(probs, threshold=0.5)
+    assert none_unclear.tolist() == pytest.approx([0.0, 0.0, 0.0])
+    assert math.isnan(script.confidence_by_digit(probs[:1])[1][2])
