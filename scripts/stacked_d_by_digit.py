@@ -75,6 +75,7 @@ def main() -> None:
         judge = load_rejection_sampler(args.run, generator, info, seed=args.seed)
         source = stack_source(config.data_options())
         classifier, _ = load_or_train_classifier(source)
+        real = source.tensor("test", "sigmoid")
     except GankitError as exc:
         raise SystemExit(f"error: {exc}") from None
     x = generate(generator, info, args.n, seed=args.seed)
@@ -95,8 +96,8 @@ def main() -> None:
             ("share read below 0.9", unclear, "{:.3f}"),
         ):
             print(_row(f"{'RGB'[c]} | {name}", row, fmt))
-    _, unclear = confidence_by_digit(classify(classifier, source.tensor("test", "sigmoid"))[1])
-    print(f"\n{len(source.splits['test'])} real test digits of {source.name}:")
+    _, unclear = confidence_by_digit(classify(classifier, real)[1])
+    print(f"\n{len(real)} real test digits of {source.name}:")
     print("| | " + " | ".join(str(d) for d in range(10)) + " |")
     print("|---|" + "---|" * 10)
     print(_row("share read below 0.9", unclear, "{:.3f}"))
