@@ -5,13 +5,16 @@
 Every run appends one JSON line to OUT/results.jsonl (a run already there is not trained
 again), so an interrupted sweep continues where it stopped. Each row reports the mean and
 its standard error over seeds, with the wall-clock training time and the images D saw.
+`--rescore` scores runs already there through DRS with new settings, without training.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,8 @@ import torch
 
 from gankit.config import TrainConfig
 from gankit.errors import GankitError
+from gankit.io import atomic_write_bytes
+from gankit.rejection import DRSOptions
 from gankit.train import Trainer
 
 # Recipes by dataset family (toy, stacked, image). `vanilla` is the 2014 game with the
@@ -77,12 +82,13 @@ def run_one(
     extra: dict[str, Any],
     drs: bool = False,
     drs_gammas: tuple[float, ...] = (0.0,),
+    drs_base: DRSOptions | None = None,
 ) -> dict[str, Any]:
     """Train one recipe on one seed (one CPU thread) and score its final generator.
 
     With `drs`, the same generator is scored again through discriminator rejection sampling
-    with the final D (`gankit.rejection`), once for each of `drs_gammas`; those scores are
-    `<metric>+drs` for gamma 0 and `<metric>+drs-gamma<G>` for the others.
+    with the final D (`gankit.rejection`), once for each of `drs_gammas`, with the other DRS
+    settings of `drs_base`; those scores are `<metric>` plus `DRSOptions.score_suffix`.
     """
     kind = family(dataset)
     base = TOY if kind == "toy" else IMAGE
@@ -111,8 +117,8 @@ def run_one(
     scores = json.loads((Path(config.out) / "eval.json").read_text())["metrics"]
     c = trainer.config
     if drs:
-        for gamma in drs_gammas:
-            scores.update(drs_scores(trainer, METRICS[kind], gamma))
+        for options in drs_settings(drs_gammas, drs_base):
+            scores.update(drs_scores(trainer, METRICS[kind], options))
     return {
         "dataset": dataset,
         "recipe": recipe,
@@ -125,11 +131,14 @@ def run_one(
     }
 
 
-def drs_key(gamma: float) -> str:
-    """The suffix of DRS scores: `+drs` for gamma 0, else `+drs-gamma<gamma>` (as `gankit eval`)."""
-    from gankit.rejection import DRSOptions
+def drs_settings(gammas: tuple[float, ...], base: DRSOptions | None = None) -> list[DRSOptions]:
+    """One set of DRS settings per gamma, the others those of `base` (default: DRSOptions())."""
+    return [dataclasses.replace(base or DRSOptions(), gamma=gamma).validated() for gamma in gammas]
 
-    return DRSOptions(gamma=gamma).score_suffix
+
+def drs_key(gamma: float, refine_steps: int = 0) -> str:
+    """The suffix of DRS scores, as `gankit eval` names them: `+drs`, `+drs-gamma3`, `+drs-refine2000`, ..."""
+    return DRSOptions(gamma=gamma, refine_steps=refine_steps).score_suffix
 
 
 def parse_gammas(text: str) -> tuple[float, ...]:
@@ -143,14 +152,14 @@ def parse_gammas(text: str) -> tuple[float, ...]:
     return gammas
 
 
-def drs_scores(trainer: Trainer, metrics: list[str], gamma: float = 0.0) -> dict[str, Any]:
+def drs_scores(trainer: Trainer, metrics: list[str], options: DRSOptions) -> dict[str, Any]:
     """`metrics` of the trainer's final generator through discriminator rejection sampling."""
     from gankit.metrics import evaluate_generator
-    from gankit.rejection import DRSOptions, RejectionSampler
+    from gankit.rejection import RejectionSampler, real_source
 
     c, info = trainer.config, trainer.generator_info()
-    options = DRSOptions(gamma=gamma)
-    sampler = RejectionSampler(trainer.sampler, trainer.discriminator, info, options, c.pack, c.seed)
+    real = real_source(trainer.dataset, info.output)
+    sampler = RejectionSampler(trainer.sampler, trainer.discriminator, info, options, c.pack, c.seed, real)
     try:
         results = evaluate_generator(
             sampler, info, trainer.dataset, metrics, seed=c.seed, data_options=c.data_options()
@@ -158,20 +167,59 @@ def drs_scores(trainer: Trainer, metrics: list[str], gamma: float = 0.0) -> dict
     except GankitError as exc:  # e.g. too few candidates kept: the run's own scores still count
         print(f"DRS failed: {exc}", flush=True)
         return {}
-    suffix = drs_key(gamma)
+    suffix = options.score_suffix
     return {f"{name}{suffix}": {**result, "sampler": sampler.summary()} for name, result in results.items()}
 
 
+def rescore(row: dict[str, Any], out: Path, options: list[DRSOptions]) -> dict[str, Any]:
+    """`row` with its run (under `out`) scored again through DRS with each of `options`.
+
+    This is `gankit eval RUN --drs ... --seed SEED` on the run's final checkpoint, which
+    scores what `run_one` would have with the same settings; nothing is trained.
+    """
+    from gankit.metrics import evaluate_run
+
+    run_dir = out / row["dataset"] / row["recipe"] / f"seed{row['seed']}"
+    scores = dict(row["scores"])
+    for drs in options:
+        try:
+            scores.update(evaluate_run(run_dir, METRICS[family(row["dataset"])], seed=row["seed"], drs=drs))
+        except GankitError as exc:
+            print(f"DRS failed on {run_dir}: {exc}", flush=True)
+    return {**row, "scores": scores}
+
+
+_DRS_VARIANT = re.compile(
+    r"(?:-gamma(?P<gamma>-?[0-9.e+-]+?))?(?:-refine(?P<refine>[0-9]+)(?:-lr(?P<lr>[0-9.e+-]+))?)?"
+)
+
+
+def drs_row_name(variant: str) -> str:
+    """The table name of a DRS suffix's settings.
+
+    `-gamma3-refine2000` (of `modes+drs-gamma3-refine2000`) -> ` + DRS γ=3, D refined 2,000 steps`.
+    """
+    match = _DRS_VARIANT.fullmatch(variant)
+    if match is None:
+        raise ValueError(f"not a DRS score suffix: +drs{variant}")
+    name = " + DRS" + (f" γ={match['gamma']}" if match["gamma"] else "")
+    if match["refine"]:
+        name += f", D refined {int(match['refine']):,} steps" + (
+            f" at lr {match['lr']}" if match["lr"] else ""
+        )
+    return name
+
+
 def with_drs_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`rows`, then for each run scored with DRS a copy named `<recipe> + DRS[ γ=G]` holding those scores."""
+    """`rows`, then for each run scored with DRS a copy holding those scores, named by
+    `drs_row_name` for each DRS setting it was scored with."""
     extra = []
     for row in rows:
         variants: dict[str, dict[str, Any]] = {}
         for key, value in row["scores"].items():
             metric, sep, variant = key.partition("+drs")
             if sep:
-                gamma = variant.removeprefix("-gamma")
-                variants.setdefault(" + DRS" + (f" γ={gamma}" if gamma else ""), {})[metric] = value
+                variants.setdefault(drs_row_name(variant), {})[metric] = value
         extra += [
             {**row, "recipe": row["recipe"] + name, "scores": s} for name, s in sorted(variants.items())
         ]
@@ -265,6 +313,20 @@ def main() -> None:
         default=(0.0,),
         help="DRS's gamma, or several comma-separated, each scored (default: 0)",
     )
+    parser.add_argument(
+        "--drs-refine-steps",
+        type=int,
+        default=0,
+        help="train a copy of the final D this many more steps against the sampled G before DRS (default: 0)",
+    )
+    parser.add_argument(
+        "--drs-refine-lr", type=float, default=1e-4, help="Adam learning rate of --drs-refine-steps"
+    )
+    parser.add_argument(
+        "--rescore",
+        action="store_true",
+        help="train nothing: score the runs already in OUT/results.jsonl through DRS with these settings",
+    )
     parser.add_argument("--table-only", action="store_true", help="print the table of runs already done")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -278,13 +340,28 @@ def main() -> None:
         extra[field] = json.loads(value)
     seeds = [int(x) for x in args.seed_list.split(",")] if args.seed_list else range(args.seeds)
     recipes = args.recipes.split(",")
-    for recipe in recipes if not args.table_only else []:
+    try:
+        base = DRSOptions(refine_steps=args.drs_refine_steps, refine_lr=args.drs_refine_lr).validated()
+    except GankitError as exc:
+        parser.error(str(exc))
+    if args.rescore:
+        if not args.drs:
+            parser.error("--rescore needs --drs")
+        options = drs_settings(args.drs_gamma, base)
+        for i, row in enumerate(done):
+            if row["dataset"] == args.dataset and row["recipe"] in recipes and row["seed"] in seeds:
+                done[i] = rescore(row, out, options)
+                print(f"{args.dataset} {row['recipe']} seed {row['seed']}: rescored", flush=True)
+                atomic_write_bytes(log, "".join(json.dumps(r) + "\n" for r in done).encode())
+    for recipe in recipes if not (args.table_only or args.rescore) else []:
         for seed in seeds:
             if any(
                 r["dataset"] == args.dataset and r["recipe"] == recipe and r["seed"] == seed for r in done
             ):
                 continue
-            row = run_one(args.dataset, recipe, seed, out, extra, drs=args.drs, drs_gammas=args.drs_gamma)
+            row = run_one(
+                args.dataset, recipe, seed, out, extra, drs=args.drs, drs_gammas=args.drs_gamma, drs_base=base
+            )
             done.append(row)
             with log.open("a") as f:
                 f.write(json.dumps(row) + "\n")

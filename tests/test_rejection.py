@@ -11,8 +11,15 @@ import torch
 from torch import Tensor, nn
 
 from gankit.cli import main
+from gankit.data import load_dataset
 from gankit.errors import GankitError
-from gankit.rejection import DRSOptions, RejectionSampler, acceptance_probability
+from gankit.rejection import (
+    DRSOptions,
+    RejectionSampler,
+    acceptance_probability,
+    real_source,
+    refine_discriminator,
+)
 from gankit.sample import GeneratorInfo
 from tests.conftest import train_tiny_run
 
@@ -47,6 +54,23 @@ class PackedOptimalD(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         pairs = x.reshape(len(x) // 2, 2, 1)
         return log_ratio(pairs[:, 0]) + log_ratio(pairs[:, 1])
+
+
+class QuadraticD(nn.Module):
+    """logit = a + b x^2, starting at 0: it can express the optimal D's log ratio, log 2 - 1.5 x^2."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Parameter(torch.zeros(()))
+        self.b = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.a + self.b * x.pow(2).sum(dim=1)
+
+
+def half_normal(n: int, rng: torch.Generator) -> Tensor:
+    """Real data for these tests: N(0, 0.5^2), against p_g = N(0, 1) of `Identity`."""
+    return 0.5 * torch.randn(n, 1, generator=rng)
 
 
 def test_acceptance_probability_is_exact_rejection_at_gamma_zero_and_shifts_with_gamma():
@@ -134,7 +158,7 @@ def test_cli_eval_and_sample_with_drs(tmp_path, capsys):
     assert main(["sample", str(out), "--n", "50", "--drs", "--out", str(tmp_path / "s.npz")]) == 0
     assert np.load(tmp_path / "s.npz")["samples"].shape == (50, 2)
     assert main(["sample", str(out), "--n", "5", "--drs-gamma", "1", "--out", str(tmp_path / "t.npz")]) == 2
-    assert "--drs-gamma and --drs-burn-in need --drs" in capsys.readouterr().err
+    assert "--drs-gamma, --drs-burn-in and --drs-refine-* need --drs" in capsys.readouterr().err
     assert main(["eval", str(out), "--drs", "--drs-burn-in", "0"]) == 2
     assert "burn-in must be >= 1" in capsys.readouterr().err
 
@@ -153,3 +177,58 @@ def test_cli_sample_with_drs_from_an_image_run_with_dropout_and_batchnorm(tmp_pa
         args = ["--n", "20", "--drs", "--drs-burn-in", "200", "--out", str(tmp_path / f"{model}.npz")]
         assert main(["sample", str(out), *args]) == 0
         assert np.load(tmp_path / f"{model}.npz")["images"].shape == (20, 28, 28, 1)
+
+
+def test_refining_d_against_a_fixed_g_learns_the_log_density_ratio():
+    d = QuadraticD()
+    options = DRSOptions(refine_steps=1500, refine_lr=0.02)
+    refined = refine_discriminator(d, Identity(), INFO, half_normal, options, seed=0)
+    assert refined.a.item() == pytest.approx(math.log(2.0), abs=0.1)  # the optimum of the 2014 game
+    assert refined.b.item() == pytest.approx(-1.5, abs=0.2)
+    assert d.a.item() == 0.0 and d.b.item() == 0.0  # the caller's D is left alone
+    again = refine_discriminator(d, Identity(), INFO, half_normal, options, seed=0)
+    assert torch.equal(again.a, refined.a) and torch.equal(again.b, refined.b)
+
+
+def test_drs_with_a_refined_d_samples_p_data_where_the_raw_d_keeps_everything():
+    noise = torch.randn(4000, 1, generator=torch.Generator().manual_seed(2))
+    plain = RejectionSampler(Identity(), QuadraticD(), INFO, DRSOptions(burn_in=2000), seed=1)
+    assert plain(noise).std().item() == pytest.approx(1.0, abs=0.05)  # logit 0: nothing is rejected
+    options = DRSOptions(burn_in=2000, refine_steps=1500, refine_lr=0.02)
+    refined = RejectionSampler(Identity(), QuadraticD(), INFO, options, seed=1, real=half_normal)
+    assert refined(noise).std().item() == pytest.approx(0.5, abs=0.05)
+    assert refined.summary()["refine_steps"] == 1500
+    with pytest.raises(GankitError, match="needs real data"):
+        RejectionSampler(Identity(), QuadraticD(), INFO, options)
+    with pytest.raises(GankitError, match="whole packs of 3"):
+        RejectionSampler(
+            Identity(), QuadraticD(), INFO, DRSOptions(refine_steps=1, refine_batch=4), 3, real=half_normal
+        )
+    for bad, match in ((dict(refine_steps=-1), "refine steps"), (dict(refine_lr=0.0), "learning rate"),
+                       (dict(refine_batch=0), "refine batch")):  # fmt: skip
+        with pytest.raises(GankitError, match=match):
+            DRSOptions(**bad).validated()
+
+
+def test_real_source_draws_training_images_scaled_as_g_outputs():
+    dataset = load_dataset("mnist-5k")
+    draw = real_source(dataset, "tanh")(5, torch.Generator().manual_seed(0))
+    assert draw.shape == (5, 1, 28, 28) and draw.min() >= -1 and draw.max() <= 1
+    train = dataset.tensor("train", "tanh")
+    assert all(any(torch.equal(x, t) for t in train) for x in draw)
+    grid = load_dataset("grid25")
+    points = real_source(grid, "linear")(1000, torch.Generator().manual_seed(0))
+    assert points.shape == (1000, 2) and points.abs().max() < 4.5
+
+
+def test_cli_eval_with_a_refined_d(tmp_path, capsys):
+    out = train_tiny_run(tmp_path / "run", "--dataset", "ring8", "--model", "toy-mlp", "--noise-dim", "2",
+                         "--steps", "20")  # fmt: skip
+    args = ["eval", str(out), "--metrics", "modes", "--n", "300", "--drs", "--drs-burn-in", "1000"]
+    assert main([*args, "--drs-refine-steps", "30", "--drs-refine-lr", "0.001"]) == 0
+    report = json.loads((out / "eval.json").read_text())["metrics"]
+    sampler = report["modes+drs-refine30-lr0.001"]["sampler"]
+    assert sampler["refine_steps"] == 30 and sampler["refine_lr"] == 0.001
+    capsys.readouterr()
+    assert main([*args, "--drs-refine-steps", "-1"]) == 2
+    assert "refine steps must be >= 0" in capsys.readouterr().err

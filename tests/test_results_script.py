@@ -1,8 +1,9 @@
-"""scripts/results.py: how DRS scores of several gammas become table rows."""
+"""scripts/results.py: how DRS scores of several settings become table rows, and rescoring runs."""
 
 from __future__ import annotations
 
 import argparse
+import json
 
 import pytest
 
@@ -54,3 +55,36 @@ def test_mean_se_writes_large_figures_whole(results):
     assert results.mean_se([0.2162]) == "0.216"
     assert results.mean_se([93.0, 94.0]) == "93.5 ± 0.5"
     assert results.mean_se([700.0, 900.0]) == "800 ± 100"
+
+
+def test_drs_row_names_read_gamma_and_refinement_back(results):
+    assert results.drs_row_name("") == " + DRS"
+    assert results.drs_row_name(results.drs_key(3.0).removeprefix("+drs")) == " + DRS γ=3"
+    assert results.drs_row_name(results.drs_key(-1.5).removeprefix("+drs")) == " + DRS γ=-1.5"
+    variant = results.drs_key(1.0, refine_steps=2000).removeprefix("+drs")
+    assert variant == "-gamma1-refine2000"
+    assert results.drs_row_name(variant) == " + DRS γ=1, D refined 2,000 steps"
+    assert results.drs_row_name("-refine500") == " + DRS, D refined 500 steps"
+    assert results.drs_row_name("-refine500-lr0.001") == " + DRS, D refined 500 steps at lr 0.001"
+    with pytest.raises(ValueError, match="not a DRS score suffix"):
+        results.drs_row_name("-gammax")
+
+
+def test_rescore_adds_drs_scores_to_a_finished_run_without_training_it(results, tmp_path, monkeypatch):
+    extra = {"steps": 30, "batch_size": 32}
+    row = results.run_one("ring8", "vanilla", 0, tmp_path, extra)
+    (tmp_path / "results.jsonl").write_text(json.dumps(row) + "\n")
+    run = tmp_path / "ring8" / "vanilla" / "seed0"
+    checkpoint = sorted((run / "checkpoint").iterdir())
+    before = {p.name: p.read_bytes() for p in checkpoint}
+    argv = ["results.py", "--dataset", "ring8", "--seed-list", "0", "--out", str(tmp_path), "--rescore",
+            "--drs", "--drs-gamma", "0,1", "--drs-refine-steps", "20"]  # fmt: skip
+    monkeypatch.setattr("sys.argv", argv)
+    results.main()
+    rows = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]["train_s"] == row["train_s"]
+    assert {"modes", "modes+drs-refine20", "modes+drs-gamma1-refine20"} <= set(rows[0]["scores"])
+    assert rows[0]["scores"]["modes"] == row["scores"]["modes"]
+    assert {p.name: p.read_bytes() for p in checkpoint} == before  # nothing was trained
+    names = [r["recipe"] for r in results.with_drs_rows(rows)]
+    assert names == ["vanilla", "vanilla + DRS γ=1, D refined 20 steps", "vanilla + DRS, D refined 20 steps"]

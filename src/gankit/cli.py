@@ -141,6 +141,21 @@ def _add_drs_flags(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="DRS candidates whose largest score sets log M (default: 10000)",
     )
+    parser.add_argument(
+        "--drs-refine-steps",
+        type=int,
+        default=0,
+        metavar="N",
+        help="first train a copy of D N more steps against the sampled G, frozen, on the run's "
+        "training data, so its logit estimates log p_data/p_g for that G (default: 0)",
+    )
+    parser.add_argument(
+        "--drs-refine-lr",
+        type=float,
+        default=1e-4,
+        metavar="LR",
+        help="Adam learning rate of --drs-refine-steps (default: 0.0001)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -317,11 +332,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _drs_options(args: argparse.Namespace) -> DRSOptions | None:
     from gankit.rejection import DRSOptions
 
+    defaults = DRSOptions()
+    options = DRSOptions(
+        burn_in=args.drs_burn_in,
+        gamma=args.drs_gamma,
+        refine_steps=args.drs_refine_steps,
+        refine_lr=args.drs_refine_lr,
+    )
     if not args.drs:
-        if args.drs_gamma != 0.0 or args.drs_burn_in != 10_000:
-            raise GankitError("--drs-gamma and --drs-burn-in need --drs")
+        if options != defaults:
+            raise GankitError("--drs-gamma, --drs-burn-in and --drs-refine-* need --drs")
         return None
-    return DRSOptions(burn_in=args.drs_burn_in, gamma=args.drs_gamma).validated()
+    return options.validated()
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:

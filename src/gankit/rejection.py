@@ -14,23 +14,44 @@ The acceptance probability is the paper's sigmoid(F(x)), with
 where s is D's logit. gamma = 0 gives exactly exp(s(x) - log M); a positive gamma keeps
 fewer samples (only the most convincing), a negative one more. log M is the largest score
 seen in a burn-in draw, raised whenever a later candidate scores higher (as in the paper).
+
+D ends training judging the G of its last step, nearly fooled; the samples judged are often
+those of an EMA of G, which D never saw. With `refine_steps`, a copy of D first trains on
+alone against the G that is sampled, frozen, on fresh real data, with the binary
+cross-entropy of the 2014 game whatever loss the run used. For a fixed G the optimal D of
+that loss is D*(x) = p_data / (p_data + p_g) (Prop. 1), so the refined logit estimates
+log p_data(x) / p_g(x) for the G whose samples are kept: the ratio the sampler assumes.
 """
 
 from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
+from gankit.data import Dataset, ImageData
 from gankit.errors import GankitError
+from gankit.losses import discriminator_loss
 from gankit.noise import sample_noise
 from gankit.sample import GeneratorInfo
 
-__all__ = ["DRSOptions", "RejectionSampler", "acceptance_probability", "load_rejection_sampler"]
+__all__ = [
+    "DRSOptions",
+    "RealSource",
+    "RejectionSampler",
+    "acceptance_probability",
+    "load_rejection_sampler",
+    "real_source",
+    "refine_discriminator",
+]
+
+RealSource = Callable[[int, torch.Generator], Tensor]
+"""`source(n, rng)`: n real samples (n, *shape), scaled as G's output, drawn with `rng`."""
 
 _EPS = 1e-6
 
@@ -42,13 +63,19 @@ class DRSOptions:
     `burn_in`: candidates whose largest score sets log M before any sample is kept;
     `gamma`: the shift of F (0: exact rejection sampling with D's density ratio);
     `partners`: for a packed D (PacGAN), how many random pairings each candidate's score
-    averages; `min_acceptance`: stop with an error when fewer candidates pass than this.
+    averages; `min_acceptance`: stop with an error when fewer candidates pass than this;
+    `refine_steps`: train a copy of D this many more steps against the sampled G before
+    judging (0: judge with D as trained), with Adam at `refine_lr` (beta1 0.5) on batches of
+    `refine_batch` real and as many generated samples.
     """
 
     burn_in: int = 10_000
     gamma: float = 0.0
     partners: int = 4
     min_acceptance: float = 1e-3
+    refine_steps: int = 0
+    refine_lr: float = 1e-4
+    refine_batch: int = 256
 
     def validated(self) -> DRSOptions:
         if self.burn_in < 1:
@@ -59,15 +86,27 @@ class DRSOptions:
             raise GankitError(f"DRS min_acceptance must be in (0, 1), got {self.min_acceptance}")
         if not math.isfinite(self.gamma):
             raise GankitError(f"DRS gamma must be finite, got {self.gamma}")
+        if self.refine_steps < 0:
+            raise GankitError(f"DRS refine steps must be >= 0, got {self.refine_steps}")
+        if not (math.isfinite(self.refine_lr) and self.refine_lr > 0):
+            raise GankitError(f"DRS refine learning rate must be > 0, got {self.refine_lr}")
+        if self.refine_batch < 1:
+            raise GankitError(f"DRS refine batch must be >= 1, got {self.refine_batch}")
         return self
 
     @property
     def score_suffix(self) -> str:
-        """What names scores taken through this sampler: `+drs` for gamma 0, else `+drs-gamma<gamma>`.
+        """What names scores taken through this sampler: `+drs`, then `-gamma<gamma>` for a gamma
+        other than 0, then `-refine<steps>` when D was refined, with `-lr<lr>` for a learning rate other than
+        the default (`+drs-gamma3-refine2000`, `+drs-refine500-lr0.001`).
 
-        Scores with different gammas thus sit side by side in eval.json, none overwriting another.
+        Scores with different settings thus sit side by side in eval.json, none overwriting another.
         """
-        return "+drs" if self.gamma == 0 else f"+drs-gamma{self.gamma:g}"
+        gamma = f"-gamma{self.gamma:g}" if self.gamma != 0 else ""
+        refine = f"-refine{self.refine_steps}" if self.refine_steps else ""
+        if self.refine_steps and self.refine_lr != DRSOptions.refine_lr:
+            refine += f"-lr{self.refine_lr:g}"
+        return f"+drs{gamma}{refine}"
 
 
 def acceptance_probability(scores: Tensor, log_m: float, gamma: float = 0.0) -> Tensor:
@@ -93,6 +132,49 @@ def _judge_mode(discriminator: nn.Module) -> nn.Module:
     return discriminator
 
 
+def real_source(dataset: Dataset, output: str) -> RealSource:
+    """Draws of real data for `refine_discriminator`: fresh points of a synthetic density, or
+    training images picked uniformly at random, scaled for a G with `output` range."""
+    if isinstance(dataset, ImageData):
+        images = dataset.tensor("train", output)  # (N, C, H, W)
+        return lambda n, rng: images[torch.randint(len(images), (n,), generator=rng)]
+    return dataset.sample
+
+
+def refine_discriminator(
+    discriminator: nn.Module,
+    generator: nn.Module,
+    info: GeneratorInfo,
+    real: RealSource,
+    options: DRSOptions,
+    seed: int = 0,
+) -> nn.Module:
+    """A copy of `discriminator` trained `options.refine_steps` more steps against `generator`, frozen.
+
+    Each step draws `refine_batch` real samples from `real` and as many of G's, and takes an
+    Adam step on the 2014 game's D loss, -V(D, G): the binary cross-entropy whose optimum for
+    a fixed G is p_data / (p_data + p_g), so the copy's logit estimates log p_data / p_g.
+    G runs in the mode it is in, without gradients; neither argument is changed. The copy is
+    returned in training mode.
+    """
+    refined = copy.deepcopy(discriminator).train()
+    if options.refine_steps == 0:
+        return refined
+    device = next(refined.parameters()).device
+    optimizer = torch.optim.Adam(refined.parameters(), lr=options.refine_lr, betas=(0.5, 0.999))
+    rng = torch.Generator().manual_seed(seed)
+    n = options.refine_batch
+    for _ in range(options.refine_steps):
+        x_real = real(n, rng).to(device)
+        with torch.no_grad():
+            x_fake = generator(sample_noise(info.noise, n, info.noise_dim, rng).to(device))
+        loss = discriminator_loss(refined(x_real), refined(x_fake))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return refined
+
+
 class RejectionSampler(nn.Module):
     """A generator that returns only the samples D's density ratio keeps.
 
@@ -100,6 +182,8 @@ class RejectionSampler(nn.Module):
     vectors. The noise given is drawn first; further candidates come from the sampler's
     own random stream, so results are reproducible under `seed`. D is copied, so the
     caller's D is left untouched. `acceptance` reports the fraction of candidates kept.
+    With `options.refine_steps`, the copy of D is first refined against G with draws of
+    `real` (`refine_discriminator`), at the first call, in the mode G is sampled in.
     """
 
     def __init__(
@@ -110,15 +194,23 @@ class RejectionSampler(nn.Module):
         options: DRSOptions | None = None,
         pack: int = 1,
         seed: int = 0,
+        real: RealSource | None = None,
     ) -> None:
         super().__init__()
         if info.n_classes:
             raise GankitError("discriminator rejection sampling does not support conditional generators yet")
         if pack < 1:
             raise GankitError(f"pack must be >= 1, got {pack}")
-        self.generator = generator
-        self.discriminator = _judge_mode(copy.deepcopy(discriminator))
         self.info, self.options, self.pack = info, (options or DRSOptions()).validated(), pack
+        if self.options.refine_steps and real is None:
+            raise GankitError("refining D for DRS needs real data to train it on")
+        if self.options.refine_steps and self.options.refine_batch % pack:
+            raise GankitError(
+                f"the DRS refine batch ({self.options.refine_batch}) must be whole packs of {pack} samples"
+            )
+        self.generator, self.real, self.seed = generator, real, seed
+        self.discriminator = _judge_mode(copy.deepcopy(discriminator))
+        self.refined = self.options.refine_steps == 0
         self.rng = torch.Generator().manual_seed(seed)
         self.log_m: float | None = None
         self.drawn = self.kept = 0
@@ -139,6 +231,8 @@ class RejectionSampler(nn.Module):
             "method": "drs",
             "gamma": self.options.gamma,
             "burn_in": self.options.burn_in,
+            "refine_steps": self.options.refine_steps,
+            "refine_lr": self.options.refine_lr if self.options.refine_steps else None,
             "log_m": self.log_m,
             "candidates": self.drawn,
             "kept": self.kept,
@@ -174,9 +268,22 @@ class RejectionSampler(nn.Module):
             ).clamp_min(1)
         return total / self.options.partners
 
+    def refine(self) -> None:
+        """Refine the sampler's copy of D against G (once; a no-op without `refine_steps`)."""
+        if self.refined:
+            return
+        assert self.real is not None
+        seed = self.seed + 1_000_003  # a stream of its own, apart from the candidates'
+        refined = refine_discriminator(
+            self.discriminator, self.generator, self.info, self.real, self.options, seed
+        )
+        self.discriminator, self.refined = _judge_mode(refined), True
+
     @torch.no_grad()
     def calibrate(self) -> float:
-        """Set log M from `burn_in` candidates (the largest score) and return it."""
+        """Set log M from `burn_in` candidates (the largest score) and return it, refining D first."""
+        with torch.enable_grad():
+            self.refine()
         scores = torch.cat(
             [
                 self.score(self._candidates(min(500, self.options.burn_in - i)))
@@ -225,9 +332,13 @@ def load_rejection_sampler(
     seed: int = 0,
     device: str | torch.device = "cpu",
 ) -> RejectionSampler:
-    """A `RejectionSampler` around `generator` with the discriminator of `run_dir`'s latest checkpoint."""
+    """A `RejectionSampler` around `generator` with the discriminator of `run_dir`'s latest checkpoint.
+
+    With `options.refine_steps`, D is refined on the run's own training data.
+    """
     from gankit.checkpoint import load_checkpoint
     from gankit.config import TrainConfig
+    from gankit.data import load_dataset
     from gankit.models import ModelOptions, build_models
 
     run_dir = Path(run_dir)
@@ -241,4 +352,7 @@ def load_rejection_sampler(
         discriminator.load_state_dict(state["discriminator"])
     except RuntimeError as exc:
         raise GankitError(f"the discriminator in {run_dir} does not fit model {info.model}: {exc}") from None
-    return RejectionSampler(generator, discriminator.to(device), info, options, config.pack, seed)
+    real = None
+    if options is not None and options.refine_steps:
+        real = real_source(load_dataset(config.dataset, config.data_options()), info.output)
+    return RejectionSampler(generator, discriminator.to(device), info, options, config.pack, seed, real)
