@@ -158,7 +158,7 @@ def drs_scores(trainer: Trainer, metrics: list[str], options: DRSOptions) -> dic
     from gankit.rejection import RejectionSampler, real_source
 
     c, info = trainer.config, trainer.generator_info()
-    real = real_source(trainer.dataset, info.output)
+    real = real_source(trainer.dataset, info.output) if options.refine_steps else None
     sampler = RejectionSampler(trainer.sampler, trainer.discriminator, info, options, c.pack, c.seed, real)
     try:
         results = evaluate_generator(
