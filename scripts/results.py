@@ -190,23 +190,26 @@ def rescore(row: dict[str, Any], out: Path, options: list[DRSOptions]) -> dict[s
 
 
 _DRS_VARIANT = re.compile(
-    r"(?:-gamma(?P<gamma>-?[0-9.e+-]+?))?(?:-refine(?P<refine>[0-9]+)(?:-lr(?P<lr>[0-9.e+-]+))?)?"
+    r"(?:-gamma(?P<gamma>-?[0-9.e+-]+?))?(?P<fourier>-fourier(?P<scale>[0-9.e+-]*?))?"
+    r"(?:-refine(?P<refine>[0-9]+)(?:-lr(?P<lr>[0-9.e+-]+))?)?"
 )
 
 
 def drs_row_name(variant: str) -> str:
     """The table name of a DRS suffix's settings.
 
-    `-gamma3-refine2000` (of `modes+drs-gamma3-refine2000`) -> ` + DRS γ=3, D refined 2,000 steps`.
+    `-gamma3-refine2000` (of `modes+drs-gamma3-refine2000`) -> ` + DRS γ=3, D refined 2,000 steps`;
+    `-gamma-10-fourier-refine1500` -> ` + DRS γ=-10, Fourier critic trained 1,500 steps`.
     """
     match = _DRS_VARIANT.fullmatch(variant)
     if match is None:
         raise ValueError(f"not a DRS score suffix: +drs{variant}")
     name = " + DRS" + (f" γ={match['gamma']}" if match["gamma"] else "")
     if match["refine"]:
-        name += f", D refined {int(match['refine']):,} steps" + (
-            f" at lr {match['lr']}" if match["lr"] else ""
-        )
+        what = "D refined"
+        if match["fourier"]:
+            what = "Fourier critic" + (f" (scale {match['scale']})" if match["scale"] else "") + " trained"
+        name += f", {what} {int(match['refine']):,} steps" + (f" at lr {match['lr']}" if match["lr"] else "")
     return name
 
 
@@ -323,6 +326,12 @@ def main() -> None:
         "--drs-refine-lr", type=float, default=1e-4, help="Adam learning rate of --drs-refine-steps"
     )
     parser.add_argument(
+        "--drs-critic",
+        choices=("discriminator", "fourier"),
+        default="discriminator",
+        help="judge with the run's D or a fresh Fourier-feature classifier trained --drs-refine-steps steps",
+    )
+    parser.add_argument(
         "--rescore",
         action="store_true",
         help="train nothing: score the runs already in OUT/results.jsonl through DRS with these settings",
@@ -341,7 +350,9 @@ def main() -> None:
     seeds = [int(x) for x in args.seed_list.split(",")] if args.seed_list else range(args.seeds)
     recipes = args.recipes.split(",")
     try:
-        base = DRSOptions(refine_steps=args.drs_refine_steps, refine_lr=args.drs_refine_lr).validated()
+        base = DRSOptions(
+            refine_steps=args.drs_refine_steps, refine_lr=args.drs_refine_lr, critic=args.drs_critic
+        ).validated()
     except GankitError as exc:
         parser.error(str(exc))
     if args.rescore:

@@ -15,6 +15,7 @@ from gankit.data import load_dataset
 from gankit.errors import GankitError
 from gankit.rejection import (
     DRSOptions,
+    FourierCritic,
     RejectionSampler,
     acceptance_probability,
     real_source,
@@ -158,7 +159,7 @@ def test_cli_eval_and_sample_with_drs(tmp_path, capsys):
     assert main(["sample", str(out), "--n", "50", "--drs", "--out", str(tmp_path / "s.npz")]) == 0
     assert np.load(tmp_path / "s.npz")["samples"].shape == (50, 2)
     assert main(["sample", str(out), "--n", "5", "--drs-gamma", "1", "--out", str(tmp_path / "t.npz")]) == 2
-    assert "--drs-gamma, --drs-burn-in and --drs-refine-* need --drs" in capsys.readouterr().err
+    assert "--drs-gamma, --drs-burn-in, --drs-critic and --drs-refine-* need --drs" in capsys.readouterr().err
     assert main(["eval", str(out), "--drs", "--drs-burn-in", "0"]) == 2
     assert "burn-in must be >= 1" in capsys.readouterr().err
 
@@ -177,6 +178,7 @@ def test_cli_sample_with_drs_from_an_image_run_with_dropout_and_batchnorm(tmp_pa
         args = ["--n", "20", "--drs", "--drs-burn-in", "200", "--out", str(tmp_path / f"{model}.npz")]
         assert main(["sample", str(out), *args]) == 0
         assert np.load(tmp_path / f"{model}.npz")["images"].shape == (20, 28, 28, 1)
+    assert main(["sample", str(out), *args, "--drs-critic", "fourier", "--drs-refine-steps", "5"]) == 2
 
 
 def test_refining_d_against_a_fixed_g_learns_the_log_density_ratio():
@@ -232,3 +234,66 @@ def test_cli_eval_with_a_refined_d(tmp_path, capsys):
     capsys.readouterr()
     assert main([*args, "--drs-refine-steps", "-1"]) == 2
     assert "refine steps must be >= 0" in capsys.readouterr().err
+
+
+class Bridged(nn.Module):
+    """G(z) = 0.05 z_1, moved to 0.5 when z_2 > 0.8416: N(0, 0.05^2) with a fifth of its mass
+    in a second narrow bump, where a mixture's G puts samples between modes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, z: Tensor) -> Tensor:
+        return 0.05 * z[:, :1] + 0.5 * (z[:, 1:] > 0.8416).float()
+
+
+def narrow_normal(n: int, rng: torch.Generator) -> Tensor:
+    return 0.05 * torch.randn(n, 1, generator=rng)
+
+
+def test_fourier_critic_drs_rejects_a_narrow_bump_that_p_data_lacks():
+    info = GeneratorInfo(**{**INFO.__dict__, "noise_dim": 2})
+    noise = torch.randn(3000, 2, generator=torch.Generator().manual_seed(3))
+    in_bump = lambda x: ((x - 0.5).abs() < 0.15).float().mean().item()  # noqa: E731
+    assert in_bump(Bridged()(noise)) == pytest.approx(0.2, abs=0.03)
+    options = DRSOptions(burn_in=2000, refine_steps=300, refine_lr=1e-3, critic="fourier")
+    critic = FourierCritic(1, scale=options.fourier_scale, seed=0)
+    sampler = RejectionSampler(Bridged(), critic, info, options, seed=1, real=narrow_normal)
+    kept = sampler(noise)
+    assert len(kept) == 3000 and in_bump(kept) < 0.02
+    assert kept.std().item() == pytest.approx(0.05, abs=0.01)
+    assert sampler.summary()["critic"] == "fourier"
+    again = FourierCritic(1, seed=0)
+    pairs = zip(critic.state_dict().values(), again.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
+    assert critic(torch.zeros(7, 1)).shape == (7,)
+
+
+def test_fourier_critic_options_and_score_names():
+    for bad, match in ((dict(critic="forest"), "critic must be one of"),
+                       (dict(critic="fourier"), "starts untrained"),
+                       (dict(critic="fourier", refine_steps=5, fourier_scale=0.0), "scale")):  # fmt: skip
+        with pytest.raises(GankitError, match=match):
+            DRSOptions(**bad).validated()
+    options = DRSOptions(gamma=-10, critic="fourier", refine_steps=1500, refine_lr=1e-3)
+    assert options.score_suffix == "+drs-gamma-10-fourier-refine1500-lr0.001"
+    assert (
+        DRSOptions(critic="fourier", refine_steps=5, fourier_scale=4).score_suffix == "+drs-fourier4-refine5"
+    )
+
+
+def test_cli_eval_with_the_fourier_critic(tmp_path, capsys):
+    out = train_tiny_run(tmp_path / "run", "--dataset", "ring8", "--model", "toy-mlp", "--noise-dim", "2",
+                         "--steps", "20")  # fmt: skip
+    args = ["eval", str(out), "--metrics", "modes", "--n", "300", "--drs", "--drs-burn-in", "1000"]
+    assert main([*args, "--drs-critic", "fourier", "--drs-refine-steps", "30", "--drs-gamma", "-5"]) == 0
+    sampler = json.loads((out / "eval.json").read_text())["metrics"]["modes+drs-gamma-5-fourier-refine30"][
+        "sampler"
+    ]
+    assert sampler["critic"] == "fourier" and sampler["refine_steps"] == 30
+    capsys.readouterr()
+    assert main([*args, "--drs-critic", "fourier"]) == 2
+    assert "starts untrained" in capsys.readouterr().err
+    assert main(["eval", str(out), "--drs-critic", "fourier"]) == 2
+    assert "--drs-critic and --drs-refine-* need --drs" in capsys.readouterr().err

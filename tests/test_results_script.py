@@ -66,6 +66,12 @@ def test_drs_row_names_read_gamma_and_refinement_back(results):
     assert results.drs_row_name(variant) == " + DRS γ=1, D refined 2,000 steps"
     assert results.drs_row_name("-refine500") == " + DRS, D refined 500 steps"
     assert results.drs_row_name("-refine500-lr0.001") == " + DRS, D refined 500 steps at lr 0.001"
+    fourier = results.DRSOptions(gamma=-10, critic="fourier", refine_steps=1500).score_suffix
+    assert (
+        results.drs_row_name(fourier.removeprefix("+drs"))
+        == " + DRS γ=-10, Fourier critic trained 1,500 steps"
+    )
+    assert results.drs_row_name("-fourier4-refine5") == " + DRS, Fourier critic (scale 4) trained 5 steps"
     with pytest.raises(ValueError, match="not a DRS score suffix"):
         results.drs_row_name("-gammax")
 

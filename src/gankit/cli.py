@@ -156,6 +156,13 @@ def _add_drs_flags(parser: argparse.ArgumentParser) -> None:
         metavar="LR",
         help="Adam learning rate of --drs-refine-steps (default: 0.0001)",
     )
+    parser.add_argument(
+        "--drs-critic",
+        choices=("discriminator", "fourier"),
+        default="discriminator",
+        help="what judges candidates: the run's D, or (points only) a fresh classifier on random "
+        "Fourier features trained --drs-refine-steps steps (default: discriminator)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -338,10 +345,11 @@ def _drs_options(args: argparse.Namespace) -> DRSOptions | None:
         gamma=args.drs_gamma,
         refine_steps=args.drs_refine_steps,
         refine_lr=args.drs_refine_lr,
+        critic=args.drs_critic,
     )
     if not args.drs:
         if options != defaults:
-            raise GankitError("--drs-gamma, --drs-burn-in and --drs-refine-* need --drs")
+            raise GankitError("--drs-gamma, --drs-burn-in, --drs-critic and --drs-refine-* need --drs")
         return None
     return options.validated()
 
