@@ -378,6 +378,8 @@ def main() -> None:
                 f.write(json.dumps(row) + "\n")
             print(f"{args.dataset} {recipe} seed {seed}: {row['train_s']} s", flush=True)
     rows = [r for r in done if r["dataset"] == args.dataset and r["recipe"] in recipes]
+    if not rows:
+        parser.error(f"{log} holds no runs of {args.dataset} with recipes {', '.join(recipes)}")
     print(table(rows, args.dataset))
 
 

@@ -94,3 +94,12 @@ def test_rescore_adds_drs_scores_to_a_finished_run_without_training_it(results, 
     assert {p.name: p.read_bytes() for p in checkpoint} == before  # nothing was trained
     names = [r["recipe"] for r in results.with_drs_rows(rows)]
     assert names == ["vanilla", "vanilla + DRS γ=1, D refined 20 steps", "vanilla + DRS, D refined 20 steps"]
+
+
+def test_table_only_without_runs_names_the_file(results, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(
+        "sys.argv", ["results.py", "--dataset", "ring8", "--out", str(tmp_path), "--table-only"]
+    )
+    with pytest.raises(SystemExit):
+        results.main()
+    assert "results.jsonl holds no runs of ring8" in capsys.readouterr().err
