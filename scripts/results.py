@@ -332,6 +332,9 @@ def main() -> None:
         help="judge with the run's D or a fresh Fourier-feature classifier trained --drs-refine-steps steps",
     )
     parser.add_argument(
+        "--drs-fourier-scale", type=float, default=2.0, help="frequency scale of --drs-critic fourier"
+    )
+    parser.add_argument(
         "--rescore",
         action="store_true",
         help="train nothing: score the runs already in OUT/results.jsonl through DRS with these settings",
@@ -351,7 +354,10 @@ def main() -> None:
     recipes = args.recipes.split(",")
     try:
         base = DRSOptions(
-            refine_steps=args.drs_refine_steps, refine_lr=args.drs_refine_lr, critic=args.drs_critic
+            refine_steps=args.drs_refine_steps,
+            refine_lr=args.drs_refine_lr,
+            critic=args.drs_critic,
+            fourier_scale=args.drs_fourier_scale,
         ).validated()
     except GankitError as exc:
         parser.error(str(exc))

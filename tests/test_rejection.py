@@ -159,7 +159,8 @@ def test_cli_eval_and_sample_with_drs(tmp_path, capsys):
     assert main(["sample", str(out), "--n", "50", "--drs", "--out", str(tmp_path / "s.npz")]) == 0
     assert np.load(tmp_path / "s.npz")["samples"].shape == (50, 2)
     assert main(["sample", str(out), "--n", "5", "--drs-gamma", "1", "--out", str(tmp_path / "t.npz")]) == 2
-    assert "--drs-gamma, --drs-burn-in, --drs-critic and --drs-refine-* need --drs" in capsys.readouterr().err
+    needs = "--drs-gamma, --drs-burn-in, --drs-critic, --drs-fourier-scale and --drs-refine-* need --drs"
+    assert needs in capsys.readouterr().err
     assert main(["eval", str(out), "--drs", "--drs-burn-in", "0"]) == 2
     assert "burn-in must be >= 1" in capsys.readouterr().err
 
@@ -273,7 +274,8 @@ def test_fourier_critic_drs_rejects_a_narrow_bump_that_p_data_lacks():
 def test_fourier_critic_options_and_score_names():
     for bad, match in ((dict(critic="forest"), "critic must be one of"),
                        (dict(critic="fourier"), "starts untrained"),
-                       (dict(critic="fourier", refine_steps=5, fourier_scale=0.0), "scale")):  # fmt: skip
+                       (dict(critic="fourier", refine_steps=5, fourier_scale=0.0), "scale"),
+                       (dict(fourier_scale=4.0), "only to the fourier critic")):  # fmt: skip
         with pytest.raises(GankitError, match=match):
             DRSOptions(**bad).validated()
     options = DRSOptions(gamma=-10, critic="fourier", refine_steps=1500, refine_lr=1e-3)
@@ -292,8 +294,13 @@ def test_cli_eval_with_the_fourier_critic(tmp_path, capsys):
         "sampler"
     ]
     assert sampler["critic"] == "fourier" and sampler["refine_steps"] == 30
+    fourier = [*args, "--drs-critic", "fourier", "--drs-refine-steps", "30"]
+    assert main([*fourier, "--drs-fourier-scale", "4", "--drs-gamma", "-5"]) == 0
+    assert "modes+drs-gamma-5-fourier4-refine30" in json.loads((out / "eval.json").read_text())["metrics"]
     capsys.readouterr()
+    assert main([*args, "--drs-fourier-scale", "4"]) == 2
+    assert "only to the fourier critic" in capsys.readouterr().err
     assert main([*args, "--drs-critic", "fourier"]) == 2
     assert "starts untrained" in capsys.readouterr().err
     assert main(["eval", str(out), "--drs-critic", "fourier"]) == 2
-    assert "--drs-critic and --drs-refine-* need --drs" in capsys.readouterr().err
+    assert "--drs-fourier-scale and --drs-refine-* need --drs" in capsys.readouterr().err

@@ -163,6 +163,14 @@ def _add_drs_flags(parser: argparse.ArgumentParser) -> None:
         help="what judges candidates: the run's D, or (points only) a fresh classifier on random "
         "Fourier features trained --drs-refine-steps steps (default: discriminator)",
     )
+    parser.add_argument(
+        "--drs-fourier-scale",
+        type=float,
+        default=2.0,
+        metavar="S",
+        help="standard deviation of the fourier critic's random frequencies, per data unit: it sees "
+        "detail down to about 1/(2S) data units (default: 2)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -346,10 +354,13 @@ def _drs_options(args: argparse.Namespace) -> DRSOptions | None:
         refine_steps=args.drs_refine_steps,
         refine_lr=args.drs_refine_lr,
         critic=args.drs_critic,
+        fourier_scale=args.drs_fourier_scale,
     )
     if not args.drs:
         if options != defaults:
-            raise GankitError("--drs-gamma, --drs-burn-in, --drs-critic and --drs-refine-* need --drs")
+            raise GankitError(
+                "--drs-gamma, --drs-burn-in, --drs-critic, --drs-fourier-scale and --drs-refine-* need --drs"
+            )
         return None
     return options.validated()
 

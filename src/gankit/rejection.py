@@ -117,6 +117,8 @@ class DRSOptions:
             )
         if not (math.isfinite(self.fourier_scale) and self.fourier_scale > 0):
             raise GankitError(f"DRS fourier scale must be > 0, got {self.fourier_scale}")
+        if self.critic != "fourier" and self.fourier_scale != DRSOptions.fourier_scale:
+            raise GankitError("a DRS fourier scale applies only to the fourier critic (--drs-critic fourier)")
         return self
 
     @property
