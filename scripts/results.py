@@ -63,6 +63,9 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
         "ema": dict(ema_half_life=10_000.0),  # vanilla, sampled from G's weight average
         "ema-decay": dict(ema_half_life=10_000.0, lr_decay_start=0.5),
         "hinge-sn-ema": dict(loss="hinge", spectral_norm=True, ema_half_life=10_000.0),
+        # self-conditioned GAN (Liu et al. 2020): G and D conditioned on 100 k-means clusters of
+        # D's features of the training images, clustered again every 1,000 steps
+        "self-cond100": dict(self_condition=100, recluster_every=1000),
     },
 }
 METRICS = {"toy": ["modes"], "stacked": ["stacked-modes"], "image": ["classifier"]}

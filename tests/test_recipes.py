@@ -59,6 +59,8 @@ RECIPES = {
         loss="hinge",
     ),
     "pack-gp-ragan": dict(dataset="ring8", model="toy-mlp", pack=2, gp=1.0, loss="ragan"),
+    # clustered at steps 0, 2 and 4: the resume at step 3 must restore the step-2 labels
+    "self-condition-ema": dict(self_condition=3, recluster_every=2, ema_half_life=200.0),
 }
 
 

@@ -76,6 +76,9 @@ HELP = {
     "diffaugment": "DiffAugment policy for real and fake images, e.g. color,translation,cutout",
     "ema_half_life": "keep an EMA of G's weights with this half-life in images; sample/eval use it",
     "conditional": "class-conditional G (one-hot labels) and projection D (Miyato & Koyama 2018)",
+    "self_condition": "self-conditioned GAN (Liu et al. 2020): conditional G and projection D on K "
+    "k-means clusters of D's features of the training images; 0 is off",
+    "recluster_every": "--self-condition: cluster the training images again every N steps",
     "compile": "torch.compile G's and D's forward passes (same math; compile time at the first steps)",
     "compile_mode": "torch.compile mode; reduce-overhead adds CUDA graphs (CUDA only)",
     "precision": "auto (bf16 on CUDA, fp32 elsewhere), fp32, tf32 (CUDA) or bf16: autocast of G's and D's "

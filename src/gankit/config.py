@@ -114,6 +114,8 @@ class TrainConfig:
     diffaugment: str | None = None
     ema_half_life: float | None = None
     conditional: bool = False
+    self_condition: int = 0
+    recluster_every: int = 2000
     d_concat: bool = False
     reuse_fakes: bool = False
     compile: bool = False
@@ -219,6 +221,19 @@ class TrainConfig:
             raise GankitError(f"--pack {self.pack} must divide --batch-size {self.batch_size}")
         if self.conditional and self.pack > 1:
             raise GankitError("--conditional and --pack cannot be combined (a pack has no single label)")
+        if self.self_condition:
+            if self.self_condition < 2:
+                raise GankitError(f"--self-condition needs at least 2 clusters, got {self.self_condition}")
+            if self.conditional:
+                raise GankitError(
+                    "--self-condition and --conditional cannot be combined (labels come from one)"
+                )
+            if self.pack > 1:
+                raise GankitError(
+                    "--self-condition and --pack cannot be combined (a pack has no single label)"
+                )
+        if self.recluster_every < 1:
+            raise GankitError(f"--recluster-every must be >= 1 step, got {self.recluster_every}")
         if self.diffaugment is not None:
             from gankit.augment import parse_policy
 

@@ -36,12 +36,16 @@ class GeneratorInfo:
     n_classes: int = 0
     ema: bool = False
     gankit_version: str = __version__
+    class_prior: tuple[float, ...] | None = None  # shares of the classes (self-conditioned runs)
 
     @classmethod
     def from_dict(cls, data: dict) -> GeneratorInfo:
         names = {f.name for f in dataclasses.fields(cls)}
         try:
-            return cls(**{**{k: v for k, v in data.items() if k in names}, "shape": tuple(data["shape"])})
+            fields = {k: v for k, v in data.items() if k in names}
+            if fields.get("class_prior") is not None:
+                fields["class_prior"] = tuple(float(p) for p in fields["class_prior"])
+            return cls(**{**fields, "shape": tuple(data["shape"])})
         except (KeyError, TypeError) as exc:
             raise GankitError(f"generator.json is missing a field ({exc})") from None
 
@@ -117,9 +121,20 @@ def generate(
     return _through(generator, noise, batch, device, labels)
 
 
+_GOLDEN = 0.6180339887498949  # frac((i + 1/2) * golden) spreads any run of indices evenly over [0, 1)
+
+
 def balanced_labels(index: Tensor, info: GeneratorInfo) -> Tensor:
-    """The class that sample number `index` of an unlabelled draw gets: index mod K."""
-    return index % info.n_classes
+    """The class that sample number `index` of an unlabelled draw gets: index mod K, or, where
+    the run has a class prior (self-conditioned), the class whose stretch of the prior's
+    cumulative sum holds frac((index + 1/2) x golden ratio). That low-discrepancy sequence gives
+    any run of n consecutive samples each class's share to within a few samples, however the
+    samples are split into batches or ranks."""
+    if info.class_prior is None:
+        return index % info.n_classes
+    cdf = torch.tensor(info.class_prior, dtype=torch.float64).cumsum(0)
+    u = torch.frac((index.double() + 0.5) * _GOLDEN) * cdf[-1]
+    return torch.searchsorted(cdf, u, right=True).clamp_max(info.n_classes - 1)
 
 
 def _labels(info: GeneratorInfo, label: int | None, n: int) -> Tensor | None:

@@ -38,6 +38,7 @@ from gankit.optim import grad_norm, linear_decay, make_optimizer, match_param_la
 from gankit.precision import autocast, resolve_precision, step_numerics
 from gankit.regularizers import gradient_penalty, r1_penalty
 from gankit.sample import GeneratorInfo, export_generator
+from gankit.selfcond import ClusterLabels, cluster_training_images
 from gankit.viz import make_grid, save_loss_curves, save_png, save_scatter
 from gankit.watch import RunWatcher
 
@@ -122,7 +123,7 @@ class Trainer:
         )
         self.loss = get_loss(config.loss)
 
-        self.n_classes = self._n_classes() if config.conditional else 0
+        self.n_classes = self._n_classes() if config.conditional else config.self_condition
         self.augment = self._augment_policy()
         if self.dist.enabled and (config.r1 or config.gp):
             raise GankitError(
@@ -173,6 +174,8 @@ class Trainer:
             images_per_step = self.config.batch_size * self.dist.world_size
             self.ema = GeneratorEMA(self.generator, ema_decay(config.ema_half_life, images_per_step))
         self.batches = self._make_batches()
+        self.clusters = self._new_clusters()
+        self._prior: Tensor | None = None  # the clusters' shares on self.device, for G's labels
         fixed = torch.Generator().manual_seed(config.seed + 2)
         n_fixed = 64 if self.dataset.kind == "image" else 2000
         self.fixed_noise = sample_noise(config.noise, n_fixed, config.noise_dim, fixed).to(self.device)
@@ -198,6 +201,28 @@ class Trainer:
         if labels is None:
             raise GankitError(f"--conditional needs a labelled dataset; {self.config.dataset} has no labels")
         return int(labels.max()) + 1
+
+    def _new_clusters(self) -> ClusterLabels | None:
+        """The self-conditioning labels (`gankit.selfcond`), before their first clustering."""
+        if not self.config.self_condition:
+            return None
+        if not isinstance(self.batches, TensorBatches):
+            raise GankitError(
+                f"--self-condition clusters a set of training images; {self.config.dataset} is "
+                f"{self.dataset.kind} data"
+            )
+        return ClusterLabels(self.config.self_condition, self.config.seed + 5)
+
+    def _recluster(self) -> None:
+        assert self.clusters is not None and isinstance(self.batches, TensorBatches)
+        cluster_training_images(self.clusters, self.discriminator, self.batches.data, self.step)
+        self._use_clusters()
+
+    def _use_clusters(self) -> None:
+        """Label the training batches with the current clusters; G's labels follow their sizes."""
+        assert self.clusters is not None and self.clusters.prior is not None
+        self.batches.labels = self.clusters.labels  # type: ignore[union-attr]
+        self._prior = self.clusters.prior.float().to(self.device)
 
     def _augment_policy(self) -> tuple[str, ...]:
         if self.config.diffaugment is None:
@@ -268,12 +293,15 @@ class Trainer:
         return shard(draw, self.dist)
 
     def noise_labels(self, n: int) -> Tensor | None:
-        """This rank's `n` uniformly drawn class labels for G's step (None when not conditional)."""
+        """This rank's `n` class labels for G's step (None when not conditional): uniform, or
+        self-conditioned in proportion to the clusters' sizes in the training images."""
         if not self.n_classes:
             return None
-        draw = torch.randint(
-            self.n_classes, (n * self.dist.world_size,), generator=self.noise_rng, device=self.device
-        )
+        total = n * self.dist.world_size
+        if self._prior is not None:
+            draw = torch.multinomial(self._prior, total, replacement=True, generator=self.noise_rng)
+        else:
+            draw = torch.randint(self.n_classes, (total,), generator=self.noise_rng, device=self.device)
         return shard(draw, self.dist)
 
     def _augmented(self, x: Tensor) -> Tensor:
@@ -419,6 +447,8 @@ class Trainer:
         c = self.config
         if c.lr_decay_start is not None:
             self._apply_lr_factor()
+        if self.clusters is not None and self.clusters.due(self.step, c.recluster_every):
+            self._recluster()
         fake = None
         for i in range(c.k):
             real, labels = self.batches.next_labeled()
@@ -450,7 +480,14 @@ class Trainer:
             self.step,
             n_classes=self.n_classes,
             ema=self.ema is not None,
+            class_prior=self._class_prior(),
         )
+
+    def _class_prior(self) -> tuple[float, ...] | None:
+        """The clusters' shares of the training images, which G's labels follow when self-conditioned."""
+        if self.clusters is None or self.clusters.prior is None:
+            return None
+        return tuple(round(p, 8) for p in self.clusters.prior.tolist())
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -471,6 +508,7 @@ class Trainer:
                 "augment": self.augment_rng.get_state(),
             },
             **({"generator_ema": self.ema.state_dict()} if self.ema is not None else {}),
+            **({"clusters": self.clusters.state_dict()} if self._class_prior() is not None else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -489,6 +527,12 @@ class Trainer:
             self.ema.load_state_dict(state.get("generator_ema", state["generator"]))
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
         self.lr_factor = float(state.get("lr_factor", 1.0))
+        self.clusters, self._prior = self._new_clusters(), None  # a checkpoint from before the
+        if self.clusters is not None:  # first clustering has none: the next step clusters
+            self.batches.labels = None  # type: ignore[union-attr]
+        if self.clusters is not None and "clusters" in state:
+            self.clusters.load_state_dict(state["clusters"], self.device)
+            self._use_clusters()
 
     def save_checkpoint(self) -> None:
         """Rank 0 writes the checkpoint; every rank waits until it is complete.
@@ -674,6 +718,7 @@ class Trainer:
         c = self.config
         record: dict[str, Any] = {"step": step, "time": round(self.elapsed, 3)}
         record.update({k: float(v) for k, v in stats.items()})  # one host sync per log
+        record.update(self.clusters.stats if self.clusters is not None else {})  # the last clustering's
         last_step, last_time = self._last_log
         if self.elapsed > last_time:
             images = (step - last_step) * c.k * c.batch_size * self.dist.world_size

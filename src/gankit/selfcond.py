@@ -1,0 +1,174 @@
+"""Self-conditioned GAN (Liu et al. 2020, "Diverse Image Generation via Self-Conditioned GANs").
+
+G and D train as a class-conditional pair (`gankit.models.parts`: one-hot G, projection D) on
+labels no one annotated: the training images are clustered by k-means in the feature space of
+D's body, at the start and again every `--recluster-every` steps. New clusters are matched to
+the old ones (the assignment that keeps most images under their label, Hungarian method), so a
+label keeps its meaning for G. G draws its labels in proportion to the clusters' sizes in the
+real data: every group of images D can tell apart must get its share of G's samples, which is
+what an unconditional G that makes some kinds of image too rarely fails to do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+from torch import Tensor, nn
+
+Features = Callable[[Tensor], Tensor]
+"""`features(x)`: (n, F) features of a batch of images (n, *shape)."""
+
+
+def _squared_distances(x: Tensor, centroids: Tensor, x_sq: Tensor | None = None) -> Tensor:
+    """(n, k) squared Euclidean distances, through one matrix product (`x_sq`: x's squared norms)."""
+    x_sq = (x * x).sum(1, keepdim=True) if x_sq is None else x_sq
+    return (x_sq - 2 * x @ centroids.T + (centroids * centroids).sum(1)).clamp_min(0)
+
+
+def kmeans(x: Tensor, k: int, generator: torch.Generator, iters: int = 30) -> tuple[Tensor, Tensor]:
+    """k-means of the rows of `x` (n, F): k-means++ seeding (Arthur & Vassilvitskii 2007), then
+    Lloyd's iterations until no label changes (at most `iters`). Returns centroids (k, F) and
+    labels (n,). A cluster left empty is re-seeded at the point farthest from its centroid."""
+    n = len(x)
+    if not 1 <= k <= n:
+        raise ValueError(f"k-means needs 1 <= k <= {n} points, got k={k}")
+    x = x.float()
+    x_sq = (x * x).sum(1, keepdim=True)  # (n, 1)
+    chosen = [int(torch.randint(n, (1,), generator=generator))]
+    nearest = _squared_distances(x, x[chosen[-1]][None], x_sq)[:, 0]  # (n,)
+    for _ in range(1, k):
+        weights = nearest.double().cpu()
+        pick = torch.multinomial(weights, 1, generator=generator) if weights.sum() > 0 else torch.tensor([0])
+        chosen.append(int(pick))
+        nearest = torch.minimum(nearest, _squared_distances(x, x[chosen[-1]][None], x_sq)[:, 0])
+    centroids = x[chosen].clone()  # (k, F)
+    labels = torch.full((n,), -1, dtype=torch.long, device=x.device)
+    for _ in range(iters):
+        distances = _squared_distances(x, centroids, x_sq)  # (n, k)
+        new = distances.argmin(1)
+        counts = torch.bincount(new, minlength=k)
+        for empty in torch.nonzero(counts == 0).flatten().tolist():
+            far = int(distances.gather(1, new[:, None]).argmax())
+            new[far] = empty
+            distances[far] = 0  # not chosen twice
+            counts = torch.bincount(new, minlength=k)
+        if torch.equal(new, labels):
+            break
+        labels = new
+        sums = torch.zeros_like(centroids).index_add_(0, labels, x)
+        centroids = sums / counts[:, None].to(x.dtype)
+    return centroids, labels
+
+
+def match_labels(old: Tensor, new: Tensor, k: int) -> Tensor:
+    """The relabelling `perm` (k,) of `new`'s clusters that keeps most points under their old
+    label: `perm[new]` agrees with `old` wherever the two partitions do (linear assignment)."""
+    overlap = torch.zeros(k, k, dtype=torch.long)
+    overlap.index_put_((new.cpu(), old.cpu()), torch.ones(len(new), dtype=torch.long), accumulate=True)
+    rows, cols = linear_sum_assignment(-overlap.numpy())
+    perm = np.empty(k, dtype=np.int64)
+    perm[rows] = cols
+    return torch.from_numpy(perm)
+
+
+class ClusterLabels:
+    """The cluster label of every training image, with the clusters' sizes as G's class prior.
+
+    `recluster` fits k-means on `fit_size` images drawn with its own generator (all of them
+    if fewer), then labels every image by its nearest centroid, in batches. Features wider than
+    `dims` are first multiplied by a random Gaussian matrix to `dims` columns, which keeps
+    distances to within a few per cent (Johnson & Lindenstrauss 1984) at a fraction of
+    k-means' cost (D's body gives 6,272 features at 28x28). Its state (labels,
+    the generator, the step of the last clustering) goes into checkpoints, so a resumed run
+    clusters exactly as an unbroken one.
+    """
+
+    def __init__(self, k: int, seed: int, fit_size: int = 10_000, batch: int = 500, dims: int = 256) -> None:
+        if k < 2:
+            raise ValueError(f"self-conditioning needs at least 2 clusters, got {k}")
+        self.k, self.fit_size, self.batch, self.dims = k, fit_size, batch, dims
+        self.generator = torch.Generator().manual_seed(seed)
+        self.labels: Tensor | None = None  # (N,) on the data's device
+        self.prior: Tensor | None = None  # (k,) each cluster's share of the images, float64, CPU
+        self.clustered_at: int | None = None
+        self.stats: dict[str, float] = {}  # what the last clustering did, for the training log
+
+    def due(self, step: int, every: int) -> bool:
+        """Whether to cluster before training step `step + 1`: at the start, then every `every` steps."""
+        return self.labels is None or (step % every == 0 and step != self.clustered_at)
+
+    def _set_labels(self, labels: Tensor) -> None:
+        counts = torch.bincount(labels.cpu(), minlength=self.k).double()
+        self.labels, self.prior = labels, counts / counts.sum()
+
+    @torch.no_grad()
+    def recluster(self, data: Tensor, features: Features, step: int) -> dict[str, float]:
+        """Cluster `data` (N, *shape) in `features`' space; return what the clustering did."""
+        if len(data) < self.k:
+            raise ValueError(f"{len(data)} training images cannot fill {self.k} clusters")
+        width = features(data[:1]).shape[1]
+        projection = None  # (F, dims): a random projection of wide features
+        if width > self.dims:
+            projection = torch.randn(width, self.dims, generator=self.generator) / self.dims**0.5
+            projection = projection.to(data.device)
+
+        def projected(x: Tensor) -> Tensor:
+            f = features(x).float()  # (n, F)
+            return f if projection is None else f @ projection
+
+        fit = torch.randperm(len(data), generator=self.generator)[: self.fit_size].to(data.device)
+        fit_features = torch.cat(
+            [projected(data[fit[i : i + self.batch]]) for i in range(0, len(fit), self.batch)]
+        )
+        centroids, _ = kmeans(fit_features, self.k, self.generator)
+        labels = torch.cat(
+            [
+                _squared_distances(projected(data[i : i + self.batch]), centroids).argmin(1)
+                for i in range(0, len(data), self.batch)
+            ]
+        )  # (N,)
+        kept = 1.0
+        if self.labels is not None:
+            labels = match_labels(self.labels, labels, self.k).to(labels.device)[labels]
+            kept = float((labels == self.labels).double().mean())
+        self._set_labels(labels)
+        self.clustered_at = step
+        assert self.prior is not None
+        self.stats = {
+            "clusters/kept": kept,  # the share of images whose label the new clustering kept
+            "clusters/smallest": float(self.prior.min()),
+            "clusters/largest": float(self.prior.max()),
+        }
+        return self.stats
+
+    def state_dict(self) -> dict[str, Any]:
+        assert self.labels is not None
+        return {
+            "labels": self.labels.cpu(),
+            "generator": self.generator.get_state(),
+            "clustered_at": self.clustered_at,
+            "stats": dict(self.stats),
+        }
+
+    def load_state_dict(self, state: dict[str, Any], device: torch.device | str = "cpu") -> None:
+        self._set_labels(state["labels"].to(device))
+        self.generator.set_state(state["generator"])
+        self.clustered_at = int(state["clustered_at"])
+        self.stats = {k: float(v) for k, v in state["stats"].items()}
+
+
+def cluster_training_images(
+    clusters: ClusterLabels, discriminator: nn.Module, data: Tensor, step: int
+) -> dict[str, float]:
+    """`clusters.recluster` in the features of `discriminator`'s body (a `ComposedDiscriminator`),
+    flattened, with D in eval mode (BatchNorm's running statistics, no dropout) and put back."""
+    was_training = discriminator.training
+    discriminator.eval()
+    try:
+        return clusters.recluster(data, lambda x: discriminator.body(x).flatten(1), step)
+    finally:
+        discriminator.train(was_training)

@@ -1,0 +1,121 @@
+"""Self-conditioned GAN: k-means, label matching, the class prior, and training end to end."""
+
+import json
+
+import pytest
+import torch
+
+from gankit.cli import main
+from gankit.errors import GankitError
+from gankit.sample import GeneratorInfo, balanced_labels, generate, load_generator
+from gankit.selfcond import ClusterLabels, kmeans, match_labels
+from gankit.train import Trainer
+from tests.test_recipes import _config
+
+
+def _blobs(sizes=(50, 30, 20, 40), spread=0.05):
+    """Well-separated blobs in 5-D: points (N, 5) and the blob of each (N,)."""
+    rng = torch.Generator().manual_seed(0)
+    centres = torch.eye(5)[: len(sizes)] * 10
+    truth = torch.cat([torch.full((n,), i) for i, n in enumerate(sizes)])
+    return centres[truth] + spread * torch.randn(len(truth), 5, generator=rng), truth
+
+
+def _same_partition(a, b):
+    pairs = set(zip(a.tolist(), b.tolist(), strict=True))
+    return len(pairs) == len(set(a.tolist())) == len(set(b.tolist()))
+
+
+def test_kmeans_finds_separated_blobs_deterministically():
+    x, truth = _blobs()
+    centroids, labels = kmeans(x, 4, torch.Generator().manual_seed(1))
+    assert _same_partition(labels, truth)
+    for blob in range(4):  # each centroid is its blob's mean
+        mine = labels[truth == blob][0]
+        torch.testing.assert_close(centroids[mine], x[truth == blob].mean(0))
+    again = kmeans(x, 4, torch.Generator().manual_seed(1))[1]
+    assert torch.equal(labels, again)
+
+
+def test_kmeans_fills_every_cluster_and_checks_k():
+    x = torch.tensor([[0.0], [0.0], [0.0], [1.0], [5.0]])
+    _, labels = kmeans(x, 3, torch.Generator().manual_seed(0))
+    assert sorted(torch.bincount(labels, minlength=3).tolist()) == [1, 1, 3]
+    with pytest.raises(ValueError, match="k <= 5"):
+        kmeans(x, 6, torch.Generator())
+
+
+def test_match_labels_undoes_a_relabelling_and_keeps_the_most_overlap():
+    old = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    renamed = torch.tensor([2, 0, 1])[old]  # the same partition under other names
+    perm = match_labels(old, renamed, 3)
+    assert torch.equal(perm[renamed], old)
+    moved = renamed.clone()
+    moved[0] = renamed[3]  # one point changes cluster: the rest keep their names
+    relabelled = match_labels(old, moved, 3)[moved]
+    assert (relabelled == old).sum() == len(old) - 1
+
+
+def test_balanced_labels_follow_the_class_prior():
+    prior = (0.5, 0.3, 0.15, 0.05)
+    info = GeneratorInfo("mlp", (1, 8, 8), "uniform", 8, "tanh", "image", "digits", 0, 4, class_prior=prior)
+    for start, n in ((0, 10_000), (123, 1000)):
+        counts = torch.bincount(balanced_labels(torch.arange(start, start + n), info), minlength=4)
+        for count, share in zip(counts.tolist(), prior, strict=True):
+            assert abs(count - n * share) <= 3
+    uniform = GeneratorInfo("mlp", (1, 8, 8), "uniform", 8, "tanh", "image", "digits", 0, 4)
+    assert balanced_labels(torch.arange(6), uniform).tolist() == [0, 1, 2, 3, 0, 1]
+    assert GeneratorInfo.from_dict({**uniform.__dict__, "class_prior": list(prior)}).class_prior == prior
+
+
+def test_cluster_labels_recluster_on_schedule_and_keep_their_names():
+    x, truth = _blobs(spread=0.01)
+    clusters = ClusterLabels(4, seed=0)
+    assert clusters.due(0, 5) and clusters.prior is None
+    clusters.recluster(x, lambda batch: batch, step=0)
+    assert _same_partition(clusters.labels, truth)
+    shares = torch.tensor([50, 30, 20, 40], dtype=torch.float64) / 140
+    torch.testing.assert_close(clusters.prior.sort().values, shares.sort().values)
+    first = clusters.labels.clone()
+    assert not clusters.due(0, 5) and not clusters.due(3, 5) and clusters.due(5, 5)
+    stats = clusters.recluster(x, lambda batch: -batch, step=5)  # same partition, other seeding
+    assert torch.equal(clusters.labels, first) and stats["clusters/kept"] == 1.0
+    restored = ClusterLabels(4, seed=99)
+    restored.load_state_dict(clusters.state_dict())
+    assert torch.equal(restored.labels, first) and restored.clustered_at == 5 and restored.stats == stats
+    narrow = ClusterLabels(4, seed=0, dims=3)  # 5-D features randomly projected to 3-D
+    narrow.recluster(x, lambda batch: batch, step=0)
+    assert _same_partition(narrow.labels, truth)
+    with pytest.raises(ValueError, match="cannot fill 4 clusters"):
+        ClusterLabels(4, seed=0).recluster(x[:3], lambda batch: batch, step=0)
+
+
+def test_self_conditioned_training_clusters_labels_and_samples_by_the_prior(tmp_path):
+    trainer = Trainer(_config(tmp_path, self_condition=4, recluster_every=3, steps=7), progress=False)
+    trainer.fit()
+    clusters = trainer.clusters
+    assert clusters.clustered_at == 6 and len(clusters.labels) == len(trainer.batches.data)
+    assert trainer.batches.labels is clusters.labels
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert 0 < records[-1]["clusters/smallest"] <= 0.25 <= records[-1]["clusters/largest"] < 1
+    assert 0 <= records[-1]["clusters/kept"] <= 1
+    generator, info = load_generator(tmp_path / "run")
+    assert info.n_classes == 4 and info.class_prior == pytest.approx(clusters.prior.tolist())
+    trainer._prior = torch.tensor([0.0, 0.8, 0.2, 0.0])  # G's labels follow the prior
+    assert set(torch.unique(trainer.noise_labels(200)).tolist()) == {1, 2}
+    one = generate(generator, info, 5, label=2)
+    torch.testing.assert_close(one, generate(generator, info, 5, label=2))
+    out = tmp_path / "samples.npz"
+    assert main(["sample", str(tmp_path / "run"), "--n", "6", "--class", "3", "--out", str(out)]) == 0
+
+
+def test_self_condition_refuses_what_it_cannot_do(tmp_path):
+    for bad, match in (
+        (dict(self_condition=1), "at least 2 clusters"),
+        (dict(self_condition=4, conditional=True), "cannot be combined"),
+        (dict(self_condition=4, pack=2), "cannot be combined"),
+        (dict(self_condition=4, recluster_every=0), "recluster-every"),
+        (dict(self_condition=4, dataset="ring8", model="toy-mlp"), "clusters a set of training images"),
+    ):
+        with pytest.raises(GankitError, match=match):
+            Trainer(_config(tmp_path, **bad), progress=False)
