@@ -37,6 +37,17 @@ def test_kmeans_finds_separated_blobs_deterministically():
     assert torch.equal(labels, again)
 
 
+def test_kmeans_from_given_centroids_keeps_their_order():
+    x, truth = _blobs()
+    means = torch.stack([x[truth == blob].mean(0) for blob in range(4)])
+    order = torch.tensor([2, 0, 3, 1])
+    centroids, labels = kmeans(x, 4, torch.Generator(), init=means[order] + 0.5)
+    assert torch.equal(order[labels], truth)  # cluster i is the blob init row i was near
+    torch.testing.assert_close(centroids, means[order])
+    with pytest.raises(ValueError, match="init must be"):
+        kmeans(x, 3, torch.Generator(), init=means)
+
+
 def test_kmeans_fills_every_cluster_and_checks_k():
     x = torch.tensor([[0.0], [0.0], [0.0], [1.0], [5.0]])
     _, labels = kmeans(x, 3, torch.Generator().manual_seed(0))

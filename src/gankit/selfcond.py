@@ -2,11 +2,13 @@
 
 G and D train as a class-conditional pair (`gankit.models.parts`: one-hot G, projection D) on
 labels no one annotated: the training images are clustered by k-means in the feature space of
-D's body, at the start and again every `--recluster-every` steps. New clusters are matched to
-the old ones (the assignment that keeps most images under their label, Hungarian method), so a
-label keeps its meaning for G. G draws its labels in proportion to the clusters' sizes in the
-real data: every group of images D can tell apart must get its share of G's samples, which is
-what an unconditional G that makes some kinds of image too rarely fails to do.
+D's body, at the start and again every `--recluster-every` steps. Each new k-means starts from
+the old clusters' means in the new features, so the clusters follow D's features as they
+change; the new clusters are then matched to the old ones (the assignment that keeps most
+images under their label, Hungarian method), so a label keeps its meaning for G. G draws its
+labels in proportion to the clusters' sizes in the real data: every group of images D can
+tell apart must get its share of G's samples, which is what an unconditional G that makes
+some kinds of image too rarely fails to do.
 """
 
 from __future__ import annotations
@@ -29,15 +31,22 @@ def _squared_distances(x: Tensor, centroids: Tensor, x_sq: Tensor | None = None)
     return (x_sq - 2 * x @ centroids.T + (centroids * centroids).sum(1)).clamp_min(0)
 
 
-def kmeans(x: Tensor, k: int, generator: torch.Generator, iters: int = 30) -> tuple[Tensor, Tensor]:
-    """k-means of the rows of `x` (n, F): k-means++ seeding (Arthur & Vassilvitskii 2007), then
-    Lloyd's iterations until no label changes (at most `iters`). Returns centroids (k, F) and
-    labels (n,). A cluster left empty is re-seeded at the point farthest from its centroid."""
+def kmeans(
+    x: Tensor, k: int, generator: torch.Generator, iters: int = 30, init: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """k-means of the rows of `x` (n, F): Lloyd's iterations from `init` (k, F), or from
+    k-means++ seeding (Arthur & Vassilvitskii 2007), until no label changes (at most `iters`).
+    Returns centroids (k, F) and labels (n,). A cluster left empty is re-seeded at the point
+    farthest from its centroid."""
     n = len(x)
     if not 1 <= k <= n:
         raise ValueError(f"k-means needs 1 <= k <= {n} points, got k={k}")
     x = x.float()
     x_sq = (x * x).sum(1, keepdim=True)  # (n, 1)
+    if init is not None:
+        if init.shape != (k, x.shape[1]):
+            raise ValueError(f"k-means init must be ({k}, {x.shape[1]}), got {tuple(init.shape)}")
+        return _lloyd(x, x_sq, init.float().clone(), iters)
     chosen = [int(torch.randint(n, (1,), generator=generator))]
     nearest = _squared_distances(x, x[chosen[-1]][None], x_sq)[:, 0]  # (n,)
     for _ in range(1, k):
@@ -45,7 +54,11 @@ def kmeans(x: Tensor, k: int, generator: torch.Generator, iters: int = 30) -> tu
         pick = torch.multinomial(weights, 1, generator=generator) if weights.sum() > 0 else torch.tensor([0])
         chosen.append(int(pick))
         nearest = torch.minimum(nearest, _squared_distances(x, x[chosen[-1]][None], x_sq)[:, 0])
-    centroids = x[chosen].clone()  # (k, F)
+    return _lloyd(x, x_sq, x[chosen].clone(), iters)
+
+
+def _lloyd(x: Tensor, x_sq: Tensor, centroids: Tensor, iters: int) -> tuple[Tensor, Tensor]:
+    n, k = len(x), len(centroids)
     labels = torch.full((n,), -1, dtype=torch.long, device=x.device)
     for _ in range(iters):
         distances = _squared_distances(x, centroids, x_sq)  # (n, k)
@@ -124,7 +137,7 @@ class ClusterLabels:
         fit_features = torch.cat(
             [projected(data[fit[i : i + self.batch]]) for i in range(0, len(fit), self.batch)]
         )
-        centroids, _ = kmeans(fit_features, self.k, self.generator)
+        centroids, _ = kmeans(fit_features, self.k, self.generator, init=self._old_means(fit, fit_features))
         labels = torch.cat(
             [
                 _squared_distances(projected(data[i : i + self.batch]), centroids).argmin(1)
@@ -144,6 +157,21 @@ class ClusterLabels:
             "clusters/largest": float(self.prior.max()),
         }
         return self.stats
+
+    def _old_means(self, fit: Tensor, fit_features: Tensor) -> Tensor | None:
+        """Where the last clustering's clusters lie in the new features (k, F): each one's mean
+        over the fitted images, or one of those images at random where it has none of them.
+        k-means starts there, so the clusters follow D's features instead of being drawn anew."""
+        if self.labels is None:
+            return None
+        old = self.labels[fit.to(self.labels.device)].to(fit_features.device)  # (n_fit,)
+        counts = torch.bincount(old, minlength=self.k)
+        means = torch.zeros(self.k, fit_features.shape[1], device=fit_features.device)
+        means = means.index_add_(0, old, fit_features) / counts.clamp_min(1)[:, None]
+        empty = torch.nonzero(counts == 0).flatten()
+        pick = torch.randint(len(fit_features), (len(empty),), generator=self.generator)
+        means[empty] = fit_features[pick.to(fit_features.device)]
+        return means
 
     def state_dict(self) -> dict[str, Any]:
         assert self.labels is not None
