@@ -114,6 +114,10 @@ def test_self_conditioned_training_clusters_labels_and_samples_by_the_prior(tmp_
     assert info.n_classes == 4 and info.class_prior == pytest.approx(clusters.prior.tolist())
     trainer._prior = torch.tensor([0.0, 0.8, 0.2, 0.0])  # G's labels follow the prior
     assert set(torch.unique(trainer.noise_labels(200)).tolist()) == {1, 2}
+    trainer.clusters.prior = torch.tensor([0.0, 1.0, 0.0, 0.0])  # the sample grids follow it too
+    ones = torch.ones(len(trainer.fixed_noise), dtype=torch.long)
+    with torch.no_grad():
+        torch.testing.assert_close(trainer.fixed_samples(), trainer.sampler.eval()(trainer.fixed_noise, ones))
     one = generate(generator, info, 5, label=2)
     torch.testing.assert_close(one, generate(generator, info, 5, label=2))
     out = tmp_path / "samples.npz"

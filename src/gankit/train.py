@@ -37,7 +37,7 @@ from gankit.noise import sample_noise
 from gankit.optim import grad_norm, linear_decay, make_optimizer, match_param_layout
 from gankit.precision import autocast, resolve_precision, step_numerics
 from gankit.regularizers import gradient_penalty, r1_penalty
-from gankit.sample import GeneratorInfo, export_generator
+from gankit.sample import GeneratorInfo, balanced_labels, export_generator
 from gankit.selfcond import ClusterLabels, cluster_training_images
 from gankit.viz import make_grid, save_loss_curves, save_png, save_scatter
 from gankit.watch import RunWatcher
@@ -564,11 +564,18 @@ class Trainer:
 
     @torch.no_grad()
     def fixed_samples(self) -> Tensor:
-        """The fixed noise batch through G (its EMA when kept) in eval mode, on the CPU."""
+        """The fixed noise batch through G (its EMA when kept) in eval mode, on the CPU.
+
+        A conditional G gets the labels `gankit sample` would give: classes in turn, or the
+        self-conditioned clusters in proportion to their sizes.
+        """
         sampler = self.sampler
         was_training = sampler.training
         sampler.eval()
-        fake = sampler(self.fixed_noise).cpu()
+        info = self.generator_info()
+        index = torch.arange(len(self.fixed_noise))
+        labels = balanced_labels(index, info).to(self.device) if info.n_classes else None
+        fake = call_with_labels(sampler, self.fixed_noise, labels).cpu()
         sampler.train(was_training)
         return fake
 
