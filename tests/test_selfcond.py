@@ -76,6 +76,8 @@ def test_balanced_labels_follow_the_class_prior():
             assert abs(count - n * share) <= 3
     uniform = GeneratorInfo("mlp", (1, 8, 8), "uniform", 8, "tanh", "image", "digits", 0, 4)
     assert balanced_labels(torch.arange(6), uniform).tolist() == [0, 1, 2, 3, 0, 1]
+    unconditional = GeneratorInfo("mlp", (1, 8, 8), "uniform", 8, "tanh", "image", "digits", 0)
+    assert balanced_labels(torch.arange(6), unconditional) is None
     assert GeneratorInfo.from_dict({**uniform.__dict__, "class_prior": list(prior)}).class_prior == prior
 
 

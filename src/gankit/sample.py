@@ -116,7 +116,7 @@ def generate(
     rng = torch.Generator().manual_seed(seed)
     noise = sample_noise(info.noise, n, info.noise_dim, rng)  # (n, noise_dim)
     labels = _labels(info, label, n)
-    if labels is None and info.n_classes:
+    if labels is None:
         labels = balanced_labels(torch.arange(n), info)
     return _through(generator, noise, batch, device, labels)
 
@@ -124,12 +124,14 @@ def generate(
 _GOLDEN = 0.6180339887498949  # frac((i + 1/2) * golden) spreads any run of indices evenly over [0, 1)
 
 
-def balanced_labels(index: Tensor, info: GeneratorInfo) -> Tensor:
-    """The class that sample number `index` of an unlabelled draw gets: index mod K, or, where
-    the run has a class prior (self-conditioned), the class whose stretch of the prior's
-    cumulative sum holds frac((index + 1/2) x golden ratio). That low-discrepancy sequence gives
-    any run of n consecutive samples each class's share to within a few samples, however the
-    samples are split into batches or ranks."""
+def balanced_labels(index: Tensor, info: GeneratorInfo) -> Tensor | None:
+    """The class that sample number `index` of an unlabelled draw gets (None when G is not
+    conditional): index mod K, or, where the run has a class prior (self-conditioned), the
+    class whose stretch of the prior's cumulative sum holds frac((index + 1/2) x golden ratio).
+    That low-discrepancy sequence gives any run of n consecutive samples each class's share to
+    within a few samples, however the samples are split into batches or ranks."""
+    if not info.n_classes:
+        return None
     if info.class_prior is None:
         return index % info.n_classes
     cdf = torch.tensor(info.class_prior, dtype=torch.float64).cumsum(0)

@@ -572,9 +572,8 @@ class Trainer:
         sampler = self.sampler
         was_training = sampler.training
         sampler.eval()
-        info = self.generator_info()
-        index = torch.arange(len(self.fixed_noise))
-        labels = balanced_labels(index, info).to(self.device) if info.n_classes else None
+        labels = balanced_labels(torch.arange(len(self.fixed_noise)), self.generator_info())
+        labels = None if labels is None else labels.to(self.device)
         fake = call_with_labels(sampler, self.fixed_noise, labels).cpu()
         sampler.train(was_training)
         return fake

@@ -68,7 +68,7 @@ def _sharded_samples(
     index = torch.arange(per_rank * ctx.world_size) % n  # padded to a multiple of the world size
     index = index[ctx.rank * per_rank : (ctx.rank + 1) * per_rank]  # this rank's share
     mine = noise[index]
-    labels = balanced_labels(index, info) if info.n_classes else None  # as one process labels them
+    labels = balanced_labels(index, info)  # as one process labels them
     chunks = []
     for i in range(0, per_rank, 500):
         z = mine[i : i + 500].to(device)
