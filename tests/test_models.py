@@ -7,7 +7,7 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from gankit.errors import GankitError
-from gankit.models import MODELS, build_models, check_compatible
+from gankit.models import MODELS, ModelOptions, build_models, check_compatible
 from gankit.models.keras_mnist import KerasDiscriminator, KerasGenerator
 from gankit.models.mlp import Maxout
 
@@ -162,7 +162,6 @@ def test_resnet_is_the_sngan_layout():
 
 @pytest.mark.parametrize(("name", "shape"), [("dcgan", (1, 28, 28)), ("mlp", (1, 8, 8)), ("toy-mlp", (2,))])
 def test_model_options_apply_to_every_model(name, shape):
-    from gankit.models import ModelOptions
 
     torch.manual_seed(0)
     options = ModelOptions(pack=2, minibatch_std=True, spectral_norm=True)
@@ -177,8 +176,6 @@ def test_model_options_apply_to_every_model(name, shape):
 
 
 def test_conditional_generator_uses_the_label_and_cycles_without_one():
-    from gankit.models import ModelOptions
-
     torch.manual_seed(0)
     g, _ = build_models("toy-mlp", (2,), 4, ModelOptions(n_classes=3))
     noise = torch.rand(6, 4).repeat(1, 1)
@@ -221,3 +218,49 @@ def test_pack_groups_consecutive_samples():
     torch.testing.assert_close(packed[1, 2:], x[3])
     with pytest.raises(ValueError, match="--pack 3"):
         pack_samples(x, 3)
+
+
+@pytest.mark.parametrize(
+    "name,shape", [("dcgan", (3, 28, 28)), ("dcgan", (1, 32, 32)), ("resnet", (3, 32, 32))]
+)
+def test_widths_set_g_and_d_channels_independently(name, shape):
+    g, d = build_models(name, shape, 16, ModelOptions(g_width=24, d_width=8))
+    default_g, default_d = build_models(name, shape, 16)
+    g_widths = {m.out_channels for m in g.modules() if isinstance(m, nn.ConvTranspose2d | nn.Conv2d)}
+    d_widths = {m.out_channels for m in d.modules() if isinstance(m, nn.Conv2d)}
+    assert 24 in g_widths and 64 not in g_widths  # dcgan 28 px: 48, 24, C; resnet: 24 in every block
+    assert 8 in d_widths and 64 not in d_widths
+    assert sum(p.numel() for p in g.parameters()) < sum(p.numel() for p in default_g.parameters())
+    x = g(torch.rand(5, 16))
+    assert x.shape == (5, *shape) and d(x).shape == (5,)
+    # the same widths reach a conditional G and a packed D
+    cond_g, packed_d = build_models(name, shape, 16, ModelOptions(n_classes=3, pack=2, g_width=24, d_width=8))
+    assert sum(p.numel() for p in packed_d.parameters()) < sum(p.numel() for p in default_d.parameters())
+    assert cond_g(torch.rand(4, 16), torch.tensor([0, 1, 2, 0])).shape == (4, *shape)
+
+
+def test_models_without_widths_refuse_them_by_flag():
+    with pytest.raises(
+        GankitError, match="model mlp has fixed widths; --g-width needs one of: dcgan, resnet"
+    ):
+        build_models("mlp", (1, 28, 28), 16, ModelOptions(g_width=32))
+    with pytest.raises(GankitError, match="--g-width and --d-width"):
+        build_models("keras-mnist", (1, 28, 28), 16, ModelOptions(g_width=32, d_width=32))
+
+
+def test_generate_and_interpolate_sample_in_eval_mode_and_put_the_mode_back():
+    from gankit.sample import GeneratorInfo, generate, interpolate
+
+    torch.manual_seed(0)
+    g, _ = build_models("dcgan", (1, 28, 28), 16, ModelOptions(g_width=8))
+    info = GeneratorInfo("dcgan", (1, 28, 28), "uniform", 16, "tanh", "image", "digits", 0, g_width=8)
+    buffers = {k: v.clone() for k, v in g.state_dict().items()}
+    g.train()
+    x = generate(g, info, 6, seed=1)
+    strips = interpolate(g, info, rows=1, frames=3)
+    assert g.training  # the caller's mode is kept
+    for key, value in g.state_dict().items():  # no BatchNorm statistic moved
+        torch.testing.assert_close(value, buffers[key], rtol=0, atol=0)
+    g.eval()
+    torch.testing.assert_close(generate(g, info, 6, seed=1), x)
+    torch.testing.assert_close(interpolate(g, info, rows=1, frames=3), strips)

@@ -159,3 +159,30 @@ def test_class_needs_a_conditional_generator(tmp_path, capsys):
 def test_recipe_config_errors(tmp_path, changes, message):
     with pytest.raises(GankitError, match=message):
         Trainer(_config(tmp_path, **changes), progress=False)
+
+
+def test_widths_reach_the_saved_generator_and_drs(tmp_path):
+    from gankit.rejection import load_rejection_sampler
+
+    config = _config(tmp_path, model="dcgan", image_size=28, g_width=8, d_width=4, steps=2)
+    trainer = Trainer(config, progress=False)
+    trainer.fit()
+    generator, info = load_generator(tmp_path / "run")
+    assert info.g_width == 8
+    assert [m.out_channels for m in generator.modules() if isinstance(m, torch.nn.ConvTranspose2d)] == [
+        16,
+        8,
+        1,
+    ]
+    expected = generate(trainer.generator, info, 6, seed=3)
+    torch.testing.assert_close(generate(generator, info, 6, seed=3), expected)
+    judge = load_rejection_sampler(tmp_path / "run", generator, info)
+    assert {m.out_channels for m in judge.discriminator.modules() if isinstance(m, torch.nn.Conv2d)} == {
+        4,
+        8,
+        1,
+    }
+    with pytest.raises(GankitError, match="options differ from the saved config: g_width"):
+        resume(tmp_path / "run", {"g_width": 16, "steps": 4}, progress=False)
+    with pytest.raises(GankitError, match="--d-width must be an integer >= 1, got 0"):
+        dataclasses.replace(config, d_width=0).validated()

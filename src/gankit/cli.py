@@ -91,6 +91,8 @@ HELP = {
     "--log-every on CUDA)",
     "ema_rampup": "EMA half-life at most this fraction of the images seen so far (StyleGAN2-ADA's ramp-up)",
     "lr_decay_start": "after this fraction of the steps, both learning rates fall linearly to 0 at the end",
+    "g_width": "G's base channel count (dcgan: ngf; resnet: channels per block; default: 64)",
+    "d_width": "D's base channel count (dcgan: ndf; resnet: channels per block; default: 64)",
 }
 
 

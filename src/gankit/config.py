@@ -11,6 +11,7 @@ from gankit.errors import GankitError
 
 if TYPE_CHECKING:
     from gankit.data.base import DataOptions
+    from gankit.models import ModelOptions
 
 OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -124,6 +125,8 @@ class TrainConfig:
     nan_check_every: int | None = None
     lr_decay_start: float | None = None
     ema_rampup: float | None = None
+    g_width: int | None = None
+    d_width: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -158,6 +161,14 @@ class TrainConfig:
             self.stack_size,
         )
 
+    def model_options(self, n_classes: int = 0) -> ModelOptions:
+        """The model settings of this config, for a G and D conditioned on `n_classes` (0: none)."""
+        from gankit.models import ModelOptions
+
+        return ModelOptions(
+            n_classes, self.pack, self.minibatch_std, self.spectral_norm, self.g_width, self.d_width
+        )
+
     def validated(self) -> TrainConfig:
         """Check every field and fill in defaults that depend on others (learning rates)."""
         from gankit.distributed import LR_SCALING
@@ -189,7 +200,7 @@ class TrainConfig:
             _positive_int("image-size", self.image_size)
         if not isinstance(self.max_recoveries, int) or self.max_recoveries < 0:
             raise GankitError(f"--max-recoveries must be an integer >= 0, got {self.max_recoveries!r}")
-        for name in ("eval_every", "eval_n", "nan_check_every"):
+        for name in ("eval_every", "eval_n", "nan_check_every", "g_width", "d_width"):
             if getattr(self, name) is not None:
                 _positive_int(name.replace("_", "-"), getattr(self, name))
         if self.channels not in (None, 1, 3):

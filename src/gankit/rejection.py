@@ -407,7 +407,7 @@ def load_rejection_sampler(
     from gankit.checkpoint import load_checkpoint
     from gankit.config import TrainConfig
     from gankit.data import load_dataset
-    from gankit.models import ModelOptions, build_models
+    from gankit.models import build_models
 
     run_dir = Path(run_dir)
     if not (run_dir / "checkpoint" / "latest.json").is_file():
@@ -424,7 +424,7 @@ def load_rejection_sampler(
         discriminator: nn.Module = FourierCritic(info.shape[0], scale=options.fourier_scale, seed=seed)
         pack = 1
     else:
-        model_options = ModelOptions(info.n_classes, config.pack, config.minibatch_std, config.spectral_norm)
+        model_options = config.model_options(info.n_classes)
         discriminator = build_models(info.model, info.shape, info.noise_dim, model_options)[1]
         try:
             discriminator.load_state_dict(state["discriminator"])

@@ -17,6 +17,7 @@ from gankit.data.base import to_uint8
 from gankit.errors import GankitError
 from gankit.io import atomic_write_bytes, atomic_write_json, read_json
 from gankit.models import build_generator
+from gankit.models.parts import eval_mode
 from gankit.noise import sample_noise
 from gankit.viz import make_grid, save_png
 
@@ -37,6 +38,7 @@ class GeneratorInfo:
     ema: bool = False
     gankit_version: str = __version__
     class_prior: tuple[float, ...] | None = None  # shares of the classes (self-conditioned runs)
+    g_width: int | None = None  # G's base channel count, where the run set one (--g-width)
 
     @classmethod
     def from_dict(cls, data: dict) -> GeneratorInfo:
@@ -90,7 +92,7 @@ def load_generator(
         state = load_checkpoint(path / "checkpoint")
         info = GeneratorInfo.from_dict(state["generator_info"])
         weights = state["generator_ema"] if ema and "generator_ema" in state else state["generator"]
-    generator = build_generator(info.model, info.shape, info.noise_dim, info.n_classes)
+    generator = build_generator(info.model, info.shape, info.noise_dim, info.n_classes, info.g_width)
     try:
         generator.load_state_dict(weights)
     except RuntimeError as exc:
@@ -154,11 +156,13 @@ def _labels(info: GeneratorInfo, label: int | None, n: int) -> Tensor | None:
 def _through(
     generator: nn.Module, noise: Tensor, batch: int, device: str | torch.device, labels: Tensor | None
 ) -> Tensor:
+    """`noise` through `generator` in eval mode, `batch` rows at a time; G's mode is put back."""
     chunks = []
-    for i in range(0, len(noise), batch):
-        z = noise[i : i + batch].to(device)
-        out = generator(z) if labels is None else generator(z, labels[i : i + batch].to(device))
-        chunks.append(out.cpu())
+    with eval_mode(generator):
+        for i in range(0, len(noise), batch):
+            z = noise[i : i + batch].to(device)
+            out = generator(z) if labels is None else generator(z, labels[i : i + batch].to(device))
+            chunks.append(out.cpu())
     return torch.cat(chunks)
 
 

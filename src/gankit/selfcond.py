@@ -21,6 +21,8 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
+from gankit.models.parts import eval_mode
+
 Features = Callable[[Tensor], Tensor]
 """`features(x)`: (n, F) features of a batch of images (n, *shape)."""
 
@@ -194,9 +196,5 @@ def cluster_training_images(
 ) -> dict[str, float]:
     """`clusters.recluster` in the features of `discriminator`'s body (a `ComposedDiscriminator`),
     flattened, with D in eval mode (BatchNorm's running statistics, no dropout) and put back."""
-    was_training = discriminator.training
-    discriminator.eval()
-    try:
+    with eval_mode(discriminator):
         return clusters.recluster(data, lambda x: discriminator.body(x).flatten(1), step)
-    finally:
-        discriminator.train(was_training)

@@ -32,7 +32,8 @@ from gankit.errors import GankitError
 from gankit.io import atomic_write_json, read_json
 from gankit.logger import JsonlLogger, NullLogger
 from gankit.losses import get_loss, jsd_lower_bound, value_function
-from gankit.models import ModelOptions, build_models, check_compatible, get_model
+from gankit.models import build_models, check_compatible, get_model
+from gankit.models.parts import eval_mode
 from gankit.noise import sample_noise
 from gankit.optim import grad_norm, linear_decay, make_optimizer, match_param_layout
 from gankit.precision import autocast, resolve_precision, step_numerics
@@ -131,7 +132,7 @@ class Trainer:
                 "DistributedDataParallel's gradient averaging"
             )
         torch.manual_seed(config.seed)  # model initialisation and dropout draw from the global RNG
-        options = ModelOptions(self.n_classes, config.pack, config.minibatch_std, config.spectral_norm)
+        options = config.model_options(self.n_classes)
         generator, discriminator = build_models(config.model, self.dataset.shape, config.noise_dim, options)
         if config.sync_bn and self.dist.enabled:
             if self.device.type != "cuda":
@@ -481,6 +482,7 @@ class Trainer:
             n_classes=self.n_classes,
             ema=self.ema is not None,
             class_prior=self._class_prior(),
+            g_width=c.g_width,
         )
 
     def _class_prior(self) -> tuple[float, ...] | None:
@@ -569,14 +571,10 @@ class Trainer:
         A conditional G gets the labels `gankit sample` would give: classes in turn, or the
         self-conditioned clusters in proportion to their sizes.
         """
-        sampler = self.sampler
-        was_training = sampler.training
-        sampler.eval()
         labels = balanced_labels(torch.arange(len(self.fixed_noise)), self.generator_info())
         labels = None if labels is None else labels.to(self.device)
-        fake = call_with_labels(sampler, self.fixed_noise, labels).cpu()
-        sampler.train(was_training)
-        return fake
+        with eval_mode(self.sampler) as sampler:
+            return call_with_labels(sampler, self.fixed_noise, labels).cpu()
 
     @torch.no_grad()
     def save_samples(self) -> Path:

@@ -24,6 +24,7 @@ from gankit.errors import GankitError
 from gankit.io import atomic_write_json, read_json
 from gankit.metrics.modes import mode_metrics
 from gankit.metrics.parzen import SIGMA_GRID, parzen_estimate
+from gankit.models.parts import eval_mode
 from gankit.noise import sample_noise
 from gankit.sample import GeneratorInfo, balanced_labels, generate, load_generator
 
@@ -80,14 +81,10 @@ def serve_samples(
     generator: torch.nn.Module, info: GeneratorInfo, device: torch.device, ctx: DistContext
 ) -> None:
     """On ranks other than 0: draw shares of samples for rank 0's metrics until it says it is done (n = 0)."""
-    was_training = generator.training
-    generator.eval()
-    try:
+    with eval_mode(generator):
         while (n := broadcast_int(0, ctx, device)) > 0:
             seed = broadcast_int(0, ctx, device)
             _sharded_samples(generator, info, n, seed, device, ctx)
-    finally:
-        generator.train(was_training)
 
 
 @dataclass(frozen=True)
@@ -361,12 +358,10 @@ def evaluate_generator(
     if dist.enabled and not dist.is_main:
         serve_samples(generator, info, device, dist)
         return {}
-    was_training = generator.training
-    generator.eval()
     ctx = EvalContext(generator, info, dataset, seed, n, data_options or DataOptions(), device, dist)
     results: dict[str, dict[str, Any]] = {}
     try:
-        with torch.random.fork_rng(devices=[]):
+        with eval_mode(generator), torch.random.fork_rng(devices=[]):
             for name in names:
                 start = time.perf_counter()
                 result = METRICS[name].compute(ctx)
@@ -377,7 +372,6 @@ def evaluate_generator(
                     "wall_time_s": round(time.perf_counter() - start, 3),
                 }
     finally:
-        generator.train(was_training)
         if dist.enabled:
             broadcast_int(0, dist, device)  # the other ranks stop serving samples
     return results

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,24 +18,26 @@ class ModelEntry:
     """How to build a model pair, and what data it accepts.
 
     `output` is the value range of G's output (`tanh`, `sigmoid` or `linear`);
-    `sizes` the image sizes it supports (None: any); `kind` is `image` or `vector`.
+    `sizes` the image sizes it supports (None: any); `kind` is `image` or `vector`;
+    `widths`: `build` also takes `g_width` and `d_width`, the base channel counts of G and D.
     """
 
-    build: Callable[[tuple[int, ...], int], tuple[nn.Module, nn.Module]]
+    build: Callable[..., tuple[nn.Module, nn.Module]]
     output: str
     kind: str
     sizes: tuple[int, ...] | None = None
     summary: str = ""
+    widths: bool = False
 
 
 MODELS: dict[str, ModelEntry] = {
     "mlp": ModelEntry(mlp.build, "sigmoid", "image", None, "2014 paper: ReLU MLP G, maxout D"),
-    "dcgan": ModelEntry(dcgan.build, "tanh", "image", dcgan.SIZES, "DCGAN guidelines"),
+    "dcgan": ModelEntry(dcgan.build, "tanh", "image", dcgan.SIZES, "DCGAN guidelines", widths=True),
     "keras-mnist": ModelEntry(keras_mnist.build, "tanh", "image", (28,), "the Keras MNIST GAN"),
     "toy-mlp": ModelEntry(toy.build, "linear", "vector", None, "MLPs for 1-D/2-D densities"),
     "toy-mlp-deep": ModelEntry(toy.build_deep, "linear", "vector", None, "toy-mlp with a 3x256 G"),
     "toy-pacgan": ModelEntry(toy.build_pacgan, "linear", "vector", None, "PacGAN's 2-D networks"),
-    "resnet": ModelEntry(resnet.build, "tanh", "image", resnet.SIZES, "SNGAN-style ResNet pair"),
+    "resnet": ModelEntry(resnet.build, "tanh", "image", resnet.SIZES, "SNGAN-style ResNet pair", widths=True),
 }
 
 
@@ -45,13 +48,25 @@ class ModelOptions:
     `n_classes` > 0: a conditional G (one-hot label input) and a projection D;
     `pack`: D judges `pack` samples at once (PacGAN); `minibatch_std`: a minibatch
     standard-deviation feature before D's last layer; `spectral_norm`: spectral
-    normalization on every weight of D.
+    normalization on every weight of D; `g_width`, `d_width`: the base channel counts of G
+    and D (None: the model's own, 64 for dcgan and resnet), for models that take them.
     """
 
     n_classes: int = 0
     pack: int = 1
     minibatch_std: bool = False
     spectral_norm: bool = False
+    g_width: int | None = None
+    d_width: int | None = None
+
+    def widths(self, name: str) -> dict[str, int]:
+        """The width arguments to give model `name`'s build; an error where it takes none."""
+        given = {k: v for k, v in (("g_width", self.g_width), ("d_width", self.d_width)) if v is not None}
+        if given and not get_model(name).widths:
+            takes = ", ".join(n for n, entry in MODELS.items() if entry.widths)
+            flags = " and ".join("--" + k.replace("_", "-") for k in given)
+            raise GankitError(f"model {name} has fixed widths; {flags} needs one of: {takes}")
+        return given
 
     @property
     def composed(self) -> bool:
@@ -91,7 +106,8 @@ def build_models(
     from gankit.regularizers import apply_spectral_norm
 
     options, shape = options or ModelOptions(), tuple(shape)
-    build = get_model(name).build
+    widths = options.widths(name)
+    build = functools.partial(get_model(name).build, **widths)
     generator, discriminator = build(shape, noise_dim + options.n_classes)
     if options.n_classes:
         generator = ConditionalGenerator(generator, options.n_classes)
@@ -106,5 +122,8 @@ def build_models(
     return generator, discriminator
 
 
-def build_generator(name: str, shape: tuple[int, ...], noise_dim: int, n_classes: int = 0) -> nn.Module:
-    return build_models(name, shape, noise_dim, ModelOptions(n_classes=n_classes))[0]
+def build_generator(
+    name: str, shape: tuple[int, ...], noise_dim: int, n_classes: int = 0, width: int | None = None
+) -> nn.Module:
+    """The generator of model `name` (`width`: its base channel count, None for the model's own)."""
+    return build_models(name, shape, noise_dim, ModelOptions(n_classes=n_classes, g_width=width))[0]

@@ -90,5 +90,8 @@ def dcgan_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
-def build(shape: tuple[int, ...], noise_dim: int) -> tuple[nn.Module, nn.Module]:
-    return DCGANGenerator(shape, noise_dim), DCGANDiscriminator(shape)
+def build(
+    shape: tuple[int, ...], noise_dim: int, g_width: int = 64, d_width: int = 64
+) -> tuple[nn.Module, nn.Module]:
+    """(G, D) with base widths `g_width` (ngf) and `d_width` (ndf), 64 as in the DCGAN example."""
+    return DCGANGenerator(shape, noise_dim, g_width), DCGANDiscriminator(shape, d_width)

@@ -7,11 +7,25 @@ and a head, so the options below apply to every model alike.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["ComposedDiscriminator", "ConditionalGenerator", "minibatch_std", "pack_samples"]
+__all__ = ["ComposedDiscriminator", "ConditionalGenerator", "eval_mode", "minibatch_std", "pack_samples"]
+
+
+@contextmanager
+def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
+    """`module` in eval mode (BatchNorm's running statistics, no dropout), its own mode put back after."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
 
 
 class ConditionalGenerator(nn.Module):
@@ -101,11 +115,8 @@ class ComposedDiscriminator(nn.Module):
 
     @torch.no_grad()
     def _feature_size(self, input_shape: tuple[int, ...]) -> int:
-        was_training = self.body.training
-        self.body.eval()
-        features = self._features(torch.zeros(2 * self.pack, *input_shape))
-        self.body.train(was_training)
-        return features[0].numel()
+        with eval_mode(self.body):
+            return self._features(torch.zeros(2 * self.pack, *input_shape))[0].numel()
 
     def _features(self, x: Tensor) -> Tensor:
         if self.pack > 1:

@@ -106,5 +106,8 @@ class ResNetDiscriminator(nn.Module):
         return self.net(x).squeeze(1)  # (N,)
 
 
-def build(shape: tuple[int, ...], noise_dim: int) -> tuple[nn.Module, nn.Module]:
-    return ResNetGenerator(shape, noise_dim), ResNetDiscriminator(shape)
+def build(
+    shape: tuple[int, ...], noise_dim: int, g_width: int = 64, d_width: int = 64
+) -> tuple[nn.Module, nn.Module]:
+    """(G, D) with `g_width` and `d_width` channels in every block."""
+    return ResNetGenerator(shape, noise_dim, g_width), ResNetDiscriminator(shape, d_width)
