@@ -9,7 +9,7 @@ import torch
 
 from gankit.cli import main
 from gankit.config import TrainConfig
-from gankit.diagnostics import CollapseAlarm, DominanceAlarm, NonFiniteError, check_finite
+from gankit.diagnostics import CollapseAlarm, DominanceAlarm, FiniteChecks, NonFiniteError, check_finite
 from gankit.train import Trainer
 
 
@@ -88,6 +88,28 @@ def test_check_finite_names_the_tensor():
     check_finite(3, **{"loss/d": torch.tensor(1.0)})
     with pytest.raises(NonFiniteError, match="non-finite grad/g at step 7"):
         check_finite(7, **{"loss/g": torch.tensor(1.0), "grad/g": torch.tensor(float("inf"))})
+
+
+def test_finite_checks_at_once_deferred_and_under_ddp():
+    nan, one = torch.tensor(float("nan")), torch.tensor(1.0)
+    with pytest.raises(NonFiniteError, match="non-finite loss/d at step 2"):
+        FiniteChecks(1).check(2, "loss/d", nan, "grad/d", one)
+    deferred = FiniteChecks(4)
+    deferred.check(1, "loss/d", one, "grad/d", one)
+    deferred.check(2, "loss/d", nan, "grad/d", one)  # flagged, not raised
+    deferred.check(3, "loss/d", one, "grad/d", one)  # a finite step does not clear the flag
+    with pytest.raises(NonFiniteError, match="within the last 4 steps at step 4"):
+        deferred.verify(4)
+    deferred.verify(8)  # the flags were read and dropped
+    deferred.check(9, "loss/g", nan, "grad/g", one)
+    deferred.clear()
+    deferred.verify(12)
+    ddp = FiniteChecks(1, distributed=True)  # a rank's own loss may differ; the averaged grad norm not
+    ddp.check(1, "loss/g", nan, "grad/g", one)
+    with pytest.raises(NonFiniteError, match="grad/g"):
+        ddp.check(2, "loss/g", one, "grad/g", nan)
+    with pytest.raises(ValueError, match="every >= 1"):
+        FiniteChecks(0)
 
 
 def _nan_after(trainer, calls_before_nan, times):

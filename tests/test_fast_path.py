@@ -59,18 +59,18 @@ def test_switches_take_effect(tiny_images, tmp_path):
 
 
 def test_concatenated_d_batch_equals_two_passes_without_batchnorm_and_differs_with_it(tmp_path):
-    from gankit.train import _PairForward
+    from gankit.step_modules import PairForward
 
     torch.manual_seed(0)
     real, fake = torch.randn(8, 2), torch.randn(8, 2)
     mlp = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
-    two = _PairForward(mlp)(real, fake)
-    one = _PairForward(mlp, concat=True)(real, fake)
+    two = PairForward(mlp)(real, fake)
+    one = PairForward(mlp, concat=True)(real, fake)
     for a, b in zip(two, one, strict=True):
         torch.testing.assert_close(a, b)
     batchnorm = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 1))
-    two = _PairForward(batchnorm)(real, fake + 3)
-    one = _PairForward(batchnorm, concat=True)(real, fake + 3)
+    two = PairForward(batchnorm)(real, fake + 3)
+    one = PairForward(batchnorm, concat=True)(real, fake + 3)
     assert not torch.allclose(two[0], one[0])  # BatchNorm statistics now mix real and fake
 
 

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from gankit.losses import (
     LOSSES,
     discriminator_loss,
+    discriminator_summary,
     generator_minimax,
     generator_non_saturating,
     value_function,
@@ -24,6 +25,25 @@ def test_value_function_matches_hand_computed_case():
     fake = torch.tensor([logit(0.3)] * 5)
     assert value_function(real, fake).item() == pytest.approx(math.log(0.8) + math.log(0.7), abs=1e-6)
     assert discriminator_loss(real, fake).item() == pytest.approx(-(math.log(0.8) + math.log(0.7)), abs=1e-6)
+
+
+def test_discriminator_summary_hand_values():
+    # D = 0.8 and 0.6 on real, 0.3 on fake: V = mean log D(x) + log 0.7
+    real = torch.tensor([logit(0.8), logit(0.6)])
+    fake = torch.tensor([logit(0.3)] * 4)
+    summary = discriminator_summary(real, fake)
+    value = (math.log(0.8) + math.log(0.6)) / 2 + math.log(0.7)
+    assert summary["d/real"].item() == pytest.approx(0.7, abs=1e-6)
+    assert summary["d/fake"].item() == pytest.approx(0.3, abs=1e-6)
+    assert summary["v/estimate"].item() == pytest.approx(value, abs=1e-6)
+    assert summary["jsd/lower_bound"].item() == pytest.approx(max(0.0, (value + math.log(4)) / 2), abs=1e-6)
+    at_half = discriminator_summary(torch.zeros(3), torch.zeros(3))  # D = 1/2: V = -log 4, bound 0
+    assert at_half["jsd/lower_bound"].item() == pytest.approx(0.0, abs=1e-7)
+    scores = discriminator_summary(torch.tensor([2.0, 4.0]), torch.tensor([-1.0]), probabilistic=False)
+    assert set(scores) == {"logit/real", "logit/fake"}
+    assert scores["logit/real"].item() == pytest.approx(3.0) and scores["logit/fake"].item() == pytest.approx(
+        -1.0
+    )
 
 
 def test_discriminator_loss_equals_binary_cross_entropy():

@@ -9,7 +9,8 @@ from safetensors.torch import load_file
 
 from gankit.errors import GankitError
 from gankit.optim import linear_decay
-from gankit.train import Trainer, TrainingInterrupted, resume
+from gankit.resume import resume
+from gankit.train import Trainer, TrainingInterrupted
 from tests.test_train import _config as train_config
 from tests.test_train import interrupt_after
 

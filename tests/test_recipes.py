@@ -9,8 +9,9 @@ from safetensors.torch import load_file
 
 from gankit.errors import GankitError
 from gankit.losses import LOSSES
+from gankit.resume import resume
 from gankit.sample import generate, interpolate, load_generator
-from gankit.train import Trainer, resume
+from gankit.train import Trainer
 from tests.test_train import _config as train_config
 
 

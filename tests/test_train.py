@@ -6,7 +6,8 @@ from safetensors.torch import load_file
 
 from gankit.config import TrainConfig
 from gankit.errors import GankitError
-from gankit.train import Trainer, resume
+from gankit.resume import resume
+from gankit.train import Trainer
 
 
 def _params(module):

@@ -310,7 +310,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from gankit.distributed import restart_count
-    from gankit.train import Trainer, resume
+    from gankit.resume import resume
+    from gankit.train import Trainer
 
     options = {
         f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)

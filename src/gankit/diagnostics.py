@@ -53,6 +53,42 @@ def check_finite(step: int, **tensors: Tensor) -> None:
         raise NonFiniteError(step, next(n for n, ok in zip(tensors, flags.tolist(), strict=True) if not ok))
 
 
+class FiniteChecks:
+    """NaN/Inf checks of each step's losses and gradient norms, at once or deferred.
+
+    With `every` == 1, `check` raises `NonFiniteError` before the optimizer step (one host sync
+    per call). With `every` > 1 it only accumulates the flags on the device, and `verify` reads
+    them (one host sync) every `every` steps and before each checkpoint. Under DDP only the
+    gradient norm is checked: it is averaged over ranks, so every rank sees the same value and
+    all of them stop together.
+    """
+
+    def __init__(self, every: int, distributed: bool = False) -> None:
+        if every < 1:
+            raise ValueError(f"NaN/Inf checks need every >= 1, got {every}")
+        self.every, self.distributed = every, distributed
+        self._pending: Tensor | None = None  # flags accumulated since the last verify
+
+    def check(self, step: int, loss_name: str, loss: Tensor, grad_name: str, grad: Tensor) -> None:
+        """Check the loss and gradient norm of training step `step` (raise now, or defer)."""
+        tensors = {grad_name: grad} if self.distributed else {loss_name: loss, grad_name: grad}
+        if self.every == 1:
+            check_finite(step, **tensors)
+            return
+        finite = torch.stack([torch.isfinite(t).all() for t in tensors.values()]).all()
+        self._pending = finite if self._pending is None else self._pending & finite
+
+    def verify(self, step: int) -> None:
+        """Raise `NonFiniteError` if a deferred check up to `step` saw a NaN/Inf; clears the flags."""
+        finite, self._pending = self._pending, None
+        if finite is not None and not bool(finite):
+            raise NonFiniteError(step, f"loss or gradient within the last {self.every} steps")
+
+    def clear(self) -> None:
+        """Drop the pending flags (after restoring a checkpoint)."""
+        self._pending = None
+
+
 class _Alarm:
     name = ""
 

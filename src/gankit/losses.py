@@ -11,6 +11,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -18,6 +19,7 @@ __all__ = [
     "GANLoss",
     "LOSSES",
     "discriminator_loss",
+    "discriminator_summary",
     "generator_minimax",
     "generator_non_saturating",
     "get_loss",
@@ -51,6 +53,23 @@ def jsd_lower_bound(value: Tensor) -> Tensor:
     V(D, G) <= max_D V = C(G) = -log 4 + 2 JSD (Theorem 1 of Goodfellow et al. 2014).
     """
     return ((value + math.log(4)) / 2).clamp_min(0)
+
+
+def discriminator_summary(
+    real_logits: Tensor, fake_logits: Tensor, probabilistic: bool = True
+) -> dict[str, Tensor]:
+    """What one batch of D's logits says about the game: the mean D(x) on real and on fake
+    samples, the estimate of V(D, G) and the JSD lower bound it gives. For a loss whose D
+    outputs a score rather than a probability (`probabilistic` False), the mean logits instead."""
+    if not probabilistic:
+        return {"logit/real": real_logits.mean(), "logit/fake": fake_logits.mean()}
+    value = value_function(real_logits, fake_logits)
+    return {
+        "d/real": torch.sigmoid(real_logits).mean(),
+        "d/fake": torch.sigmoid(fake_logits).mean(),
+        "v/estimate": value,
+        "jsd/lower_bound": jsd_lower_bound(value),
+    }
 
 
 def discriminator_loss(real_logits: Tensor, fake_logits: Tensor) -> Tensor:

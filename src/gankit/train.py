@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -14,25 +13,17 @@ from torch import Tensor, nn
 from gankit import __version__
 from gankit.augment import diff_augment, parse_policy
 from gankit.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from gankit.config import CUDA_GRAPH_MODES, TrainConfig, config_differences
+from gankit.config import CUDA_GRAPH_MODES, TrainConfig
 from gankit.data import Dataset, ImageData, load_dataset, to_uint8
 from gankit.data.batches import SyntheticBatches, TensorBatches
-from gankit.diagnostics import NonFiniteError, check_finite
-from gankit.distributed import (
-    barrier,
-    broadcast_int,
-    environment_world_size,
-    init_distributed,
-    lr_scale,
-    mean_over_ranks,
-    shard,
-)
+from gankit.diagnostics import FiniteChecks, NonFiniteError
+from gankit.distributed import barrier, broadcast_int, init_distributed, lr_scale, mean_over_ranks, shard
 from gankit.ema import GeneratorEMA, ema_decay, ramped_half_life
 from gankit.errors import GankitError
-from gankit.io import atomic_write_json, read_json
+from gankit.io import atomic_write_json
 from gankit.logger import JsonlLogger, NullLogger
-from gankit.losses import get_loss, jsd_lower_bound, value_function
-from gankit.models import build_models, check_compatible, get_model
+from gankit.losses import discriminator_summary, get_loss
+from gankit.models import check_compatible, get_model
 from gankit.models.parts import eval_mode
 from gankit.noise import sample_noise
 from gankit.optim import grad_norm, linear_decay, make_optimizer, match_param_layout
@@ -40,6 +31,7 @@ from gankit.precision import autocast, resolve_precision, step_numerics
 from gankit.regularizers import gradient_penalty, r1_penalty
 from gankit.sample import GeneratorInfo, balanced_labels, export_generator
 from gankit.selfcond import ClusterLabels, cluster_training_images
+from gankit.step_modules import build_step_modules, call_with_labels
 from gankit.viz import make_grid, save_loss_curves, save_png, save_scatter
 from gankit.watch import RunWatcher
 
@@ -75,31 +67,6 @@ def resolve_steps(config: TrainConfig, dataset: Dataset) -> TrainConfig:
     return dataclasses.replace(config, steps=max(1, round(config.epochs * per_epoch / config.k)))
 
 
-def call_with_labels(module: nn.Module, x: Tensor, labels: Tensor | None) -> Tensor:
-    """module(x), or module(x, labels) for a conditional model."""
-    return module(x) if labels is None else module(x, labels)
-
-
-class _PairForward(nn.Module):
-    """D on a real and a fake batch in one call: two passes, so BatchNorm sees each batch alone,
-    or with `concat` one pass over both (the Keras document's D batch; BatchNorm then mixes them).
-
-    DistributedDataParallel expects one forward per backward; this is that forward.
-    """
-
-    def __init__(self, discriminator: nn.Module, concat: bool = False) -> None:
-        super().__init__()
-        self.discriminator, self.concat = discriminator, concat
-
-    def forward(self, real: Tensor, fake: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        d = self.discriminator
-        if not self.concat:
-            return call_with_labels(d, real, labels), call_with_labels(d, fake, labels)
-        both = torch.cat([real, fake])  # (2m, ...)
-        logits = call_with_labels(d, both, None if labels is None else torch.cat([labels, labels]))
-        return logits[: len(logits) // 2], logits[len(logits) // 2 :]
-
-
 class Trainer:
     """Owns the models, optimizers, batch sources, RNGs and the run directory of one run.
 
@@ -117,8 +84,6 @@ class Trainer:
         self.progress = progress and self.dist.is_main
         self.output = get_model(config.model).output
         self.precision = resolve_precision(config.precision, self.device)
-        if config.compile_mode == "reduce-overhead" and self.device.type != "cuda":
-            raise GankitError("--compile-mode reduce-overhead is CUDA graphs and needs CUDA")
         self.cuda_graphs = (
             config.compile and config.compile_mode in CUDA_GRAPH_MODES and self.device.type == "cuda"
         )
@@ -126,54 +91,13 @@ class Trainer:
 
         self.n_classes = self._n_classes() if config.conditional else config.self_condition
         self.augment = self._augment_policy()
-        if self.dist.enabled and (config.r1 or config.gp):
-            raise GankitError(
-                "--r1 and --gp are not supported under torchrun: their double backward would bypass "
-                "DistributedDataParallel's gradient averaging"
-            )
-        torch.manual_seed(config.seed)  # model initialisation and dropout draw from the global RNG
-        options = config.model_options(self.n_classes)
-        generator, discriminator = build_models(config.model, self.dataset.shape, config.noise_dim, options)
-        if config.sync_bn and self.dist.enabled:
-            if self.device.type != "cuda":
-                raise GankitError("--sync-bn needs CUDA: torch's SyncBatchNorm does not run on CPU (gloo)")
-            generator = nn.SyncBatchNorm.convert_sync_batchnorm(generator)
-            discriminator = nn.SyncBatchNorm.convert_sync_batchnorm(discriminator)
-        self.generator: nn.Module = generator.to(self.device)
-        self.discriminator: nn.Module = discriminator.to(self.device)
-        if self._channels_last:
-            self.generator.to(memory_format=torch.channels_last)
-            self.discriminator.to(memory_format=torch.channels_last)
-        # What the updates run through: DDP wrappers (gradients averaged over ranks) or the models.
-        self.g_train: nn.Module = self._wrap(self.generator)
-        self.d_pair: nn.Module = self._wrap(_PairForward(self.discriminator, config.d_concat))
-        self.d_frozen: nn.Module = self.discriminator  # what G's step runs through
-        self.g_sample: nn.Module = self.generator  # what draws D's fakes (no gradient)
-        if config.compile:  # the modules themselves stay uncompiled: state dicts keep their keys
-            mode = None if config.compile_mode == "default" else config.compile_mode
-            # dynamic=False: a run's batch shapes never change, so static-shape kernels are safe
-            compiled = functools.partial(torch.compile, mode=mode, dynamic=False)
-            self.g_train = compiled(self.g_train)  # type: ignore[assignment]
-            self.d_pair = compiled(self.d_pair)  # type: ignore[assignment]
-            self.d_frozen = compiled(self.discriminator)  # type: ignore[assignment]
-            self.g_sample = compiled(self.generator)  # type: ignore[assignment]
-        self.lr_scale = lr_scale(self.config.lr_scaling, self.dist.world_size)
-        self.opt_g = make_optimizer(
-            self.generator.parameters(), self.config, self.config.lr_g * self.lr_scale
-        )
-        self.opt_d = make_optimizer(
-            self.discriminator.parameters(), self.config, self.config.lr_d * self.lr_scale
-        )
+        self._build_models()
         self.noise_rng = torch.Generator(self.device).manual_seed(config.seed + 1)
         self.augment_rng = torch.Generator(self.device).manual_seed(config.seed + 4)  # DiffAugment and GP
-        self.ema: GeneratorEMA | None = None
-        self.nan_check_every = config.nan_check_every or (
-            config.log_every if self.device.type == "cuda" else 1  # a host sync per step costs on GPUs
+        self.finite = FiniteChecks(
+            config.nan_check_every or (config.log_every if self.device.type == "cuda" else 1),
+            distributed=self.dist.enabled,  # a host sync per step costs on GPUs, hence log_every there
         )
-        self._finite: Tensor | None = None  # NaN/Inf flags accumulated between deferred checks
-        if config.ema_half_life is not None:
-            images_per_step = self.config.batch_size * self.dist.world_size
-            self.ema = GeneratorEMA(self.generator, ema_decay(config.ema_half_life, images_per_step))
         self.batches = self._make_batches()
         self.clusters = self._new_clusters()
         self._prior: Tensor | None = None  # the clusters' shares on self.device, for G's labels
@@ -187,6 +111,25 @@ class Trainer:
         self.watcher = RunWatcher(config, self.dataset, self.output, enabled=self.dist.is_main)
         self.last_d_outputs: tuple[Tensor, Tensor] | None = None
         self.board: Any = None
+
+    def _build_models(self) -> None:
+        """G and D, what the updates run through, their optimizers and the EMA of G when kept."""
+        c = self.config
+        torch.manual_seed(c.seed)  # model initialisation and dropout draw from the global RNG
+        modules = build_step_modules(
+            c, self.dataset.shape, self.n_classes, self.device, self.dist, self._channels_last
+        )
+        self.generator, self.discriminator = modules.generator, modules.discriminator
+        # what the updates run through: DDP wrappers, compiled callables, or the models themselves
+        self.g_train, self.d_pair = modules.g_train, modules.d_pair
+        self.d_frozen, self.g_sample = modules.d_frozen, modules.g_sample
+        self.lr_scale = lr_scale(c.lr_scaling, self.dist.world_size)
+        self.opt_g = make_optimizer(self.generator.parameters(), c, c.lr_g * self.lr_scale)
+        self.opt_d = make_optimizer(self.discriminator.parameters(), c, c.lr_d * self.lr_scale)
+        self.ema: GeneratorEMA | None = None
+        if c.ema_half_life is not None:
+            images_per_step = c.batch_size * self.dist.world_size
+            self.ema = GeneratorEMA(self.generator, ema_decay(c.ema_half_life, images_per_step))
 
     @property
     def _channels_last(self) -> bool:
@@ -238,12 +181,6 @@ class Trainer:
     def sampler(self) -> nn.Module:
         """The generator that samples and evaluation use: the EMA of G when kept, else G."""
         return self.ema.module if self.ema is not None else self.generator
-
-    def _wrap(self, module: nn.Module) -> nn.Module:
-        if not self.dist.enabled:
-            return module
-        ids = [self.device.index] if self.device.type == "cuda" else None
-        return nn.parallel.DistributedDataParallel(module, device_ids=ids)
 
     def layout(self) -> dict[str, Any]:
         """The process layout saved in config.json: world size, batch per rank and in all, LR factor."""
@@ -334,38 +271,41 @@ class Trainer:
             real_logits, fake_logits = self.d_pair(self._augmented(real), self._augmented(fake), labels)
         real_logits, fake_logits = real_logits.float(), fake_logits.float()  # losses in fp32
         loss = self.loss.d(real_logits, fake_logits)
-        stats: dict[str, Tensor] = {}
+        penalties = self._d_penalties(real, fake, real_logits, labels, r1_due)
+        weights = {"reg/r1": (c.r1 / 2) * c.r1_interval, "reg/gp": c.gp}
+        for name, penalty in penalties.items():
+            loss = loss + weights[name] * penalty
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        grad = grad_norm(self.discriminator)
+        if c.nan_watchdog:
+            self.finite.check(self.step + 1, "loss/d", loss.detach(), "grad/d", grad)
+        self.opt_d.step()
+        real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
+        self.last_d_outputs = (torch.sigmoid(real_logits), torch.sigmoid(fake_logits))
+        return {
+            "loss/d": loss.detach(),
+            **{name: penalty.detach() for name, penalty in penalties.items()},
+            "grad/d": grad,
+            **discriminator_summary(real_logits, fake_logits, self.loss.probabilistic),
+        }
+
+    def _d_penalties(
+        self, real: Tensor, fake: Tensor, real_logits: Tensor, labels: Tensor | None, r1_due: bool
+    ) -> dict[str, Tensor]:
+        """D's regularizers at this step, unweighted: the lazy R1 penalty on the real batch when
+        due (`real` must require grad), and the gradient penalty under `--gp`."""
+        penalties: dict[str, Tensor] = {}
         if r1_due:
-            stats["reg/r1"] = r1_penalty(real_logits, real)
-            loss = loss + (c.r1 / 2) * c.r1_interval * stats["reg/r1"]
-        if c.gp:
+            penalties["reg/r1"] = r1_penalty(real_logits, real)
+        if self.config.gp:
 
             def d_fp32(x: Tensor) -> Tensor:
                 with self._autocast():
                     return call_with_labels(self.discriminator, x, labels).float()
 
-            stats["reg/gp"] = gradient_penalty(d_fp32, real, fake, self.augment_rng)
-            loss = loss + c.gp * stats["reg/gp"]
-        self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        grad = grad_norm(self.discriminator)
-        if c.nan_watchdog:
-            self._check_finite("loss/d", loss.detach(), "grad/d", grad)
-        self.opt_d.step()
-        real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
-        real_d, fake_d = torch.sigmoid(real_logits), torch.sigmoid(fake_logits)
-        self.last_d_outputs = (real_d, fake_d)
-        stats = {"loss/d": loss.detach(), **{k: v.detach() for k, v in stats.items()}, "grad/d": grad}
-        if not self.loss.probabilistic:  # D's output is a score, not a probability
-            return {**stats, "logit/real": real_logits.mean(), "logit/fake": fake_logits.mean()}
-        value = value_function(real_logits, fake_logits)
-        return {
-            **stats,
-            "d/real": real_d.mean(),
-            "d/fake": fake_d.mean(),
-            "v/estimate": value,
-            "jsd/lower_bound": jsd_lower_bound(value),
-        }
+            penalties["reg/gp"] = gradient_penalty(d_fp32, real, fake, self.augment_rng)
+        return penalties
 
     def g_step(
         self,
@@ -396,7 +336,7 @@ class Trainer:
             loss.backward()
             grad = grad_norm(self.generator)
             if self.config.nan_watchdog:
-                self._check_finite("loss/g", loss.detach(), "grad/g", grad)
+                self.finite.check(self.step + 1, "loss/g", loss.detach(), "grad/g", grad)
             self.opt_g.step()
         finally:
             self.discriminator.requires_grad_(True)
@@ -417,25 +357,10 @@ class Trainer:
         half_life = ramped_half_life(c.ema_half_life, (self.step + 1) * per_step, c.ema_rampup)
         return ema_decay(half_life, per_step)
 
-    def _check_finite(self, loss_name: str, loss: Tensor, grad_name: str, grad: Tensor) -> None:
-        """Stop the step on a NaN/Inf. Under DDP only the gradient norm is checked: it is averaged
-        over ranks, so every rank sees the same value and they all stop together.
-
-        With `nan_check_every` > 1 the flags are only accumulated on the device here, and
-        `_verify_finite` reads them (one host sync) every N steps and before each checkpoint.
-        """
-        tensors = {grad_name: grad} if self.dist.enabled else {loss_name: loss, grad_name: grad}
-        if self.nan_check_every == 1:
-            check_finite(self.step + 1, **tensors)
-            return
-        finite = torch.stack([torch.isfinite(t).all() for t in tensors.values()]).all()
-        self._finite = finite if self._finite is None else self._finite & finite
-
-    def _verify_finite(self, step: int) -> None:
-        """Raise NonFiniteError if any step up to `step` since the last deferred check saw a NaN/Inf."""
-        finite, self._finite = self._finite, None
-        if finite is not None and not bool(finite):
-            raise NonFiniteError(step, f"loss or gradient within the last {self.nan_check_every} steps")
+    @property
+    def nan_check_every(self) -> int:
+        """How many steps the NaN/Inf flags accumulate on the device between host reads."""
+        return self.finite.every
 
     def train_step(self) -> dict[str, Tensor]:
         """One iteration of Algorithm 1: k discriminator steps, then one generator step."""
@@ -464,7 +389,7 @@ class Trainer:
             noise, labels = self.noise(c.batch_size), self.noise_labels(c.batch_size)
         stats = {**stats, **self.g_step(noise, real, labels, real_labels, fake=fake)}
         if (self.step + 1) % self.nan_check_every == 0 or self.step + 1 == c.steps:
-            self._verify_finite(self.step + 1)
+            self.finite.verify(self.step + 1)
         return stats
 
     # -- state -----------------------------------------------------------------------------
@@ -541,7 +466,7 @@ class Trainer:
 
         Pending deferred NaN/Inf checks are read first, so no checkpoint holds non-finite weights.
         """
-        self._verify_finite(self.step)
+        self.finite.verify(self.step)
         if self.dist.is_main:
             save_checkpoint(self.run_dir / "checkpoint", self.step, self.state_dict())
         barrier(self.dist)
@@ -604,18 +529,9 @@ class Trainer:
     def fit(self, logger: JsonlLogger | None = None) -> None:
         """Train to `config.steps`, writing samples, metrics and checkpoints into the run directory."""
         from gankit.progress import Progress, StopOnSignal
-        from gankit.tensorboard import TensorBoard
 
-        c, main = self.config, self.dist.is_main
-        if main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(
-                self.run_dir / "config.json", {**c.to_dict(), **self.layout(), "gankit_version": __version__}
-            )
-            logger = logger or JsonlLogger(self.run_dir / "metrics.jsonl", resume_step=self.step)
-            self.board = TensorBoard.open(self.run_dir / "tensorboard") if c.tensorboard else None
-        else:
-            logger = NullLogger()
+        c = self.config
+        logger = self._open_run_dir(logger)
         previous = torch.are_deterministic_algorithms_enabled()
         torch.use_deterministic_algorithms(c.deterministic, warn_only=self.device.type != "cpu")
         bar = Progress(c.steps, self.step, enabled=self.progress)
@@ -643,6 +559,26 @@ class Trainer:
             bar.close()
             if self.board is not None:
                 self.board.close()
+        self._finish(logger)
+
+    def _open_run_dir(self, logger: JsonlLogger | None) -> JsonlLogger:
+        """Write config.json and open metrics.jsonl (and TensorBoard) on rank 0; other ranks log nothing."""
+        from gankit.tensorboard import TensorBoard
+
+        c = self.config
+        if not self.dist.is_main:
+            return NullLogger()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(
+            self.run_dir / "config.json", {**c.to_dict(), **self.layout(), "gankit_version": __version__}
+        )
+        logger = logger or JsonlLogger(self.run_dir / "metrics.jsonl", resume_step=self.step)
+        self.board = TensorBoard.open(self.run_dir / "tensorboard") if c.tensorboard else None
+        return logger
+
+    def _finish(self, logger: JsonlLogger) -> None:
+        """After the last step: the final samples, generator export, checkpoint, evaluation and report."""
+        c, main = self.config, self.dist.is_main
         if main:
             self.save_samples()
             export_generator(self.sampler, self.generator_info(), self.run_dir)
@@ -672,7 +608,7 @@ class Trainer:
                 "recoveries (restore + halved learning rates); lower --lr-g/--lr-d"
             ) from None
         self.load_state_dict(load_checkpoint(self.run_dir / "checkpoint"))
-        self._finite = None
+        self.finite.clear()
         when = "no weight changed" if self.nan_check_every == 1 else "found by a deferred check"
         self.lr_factor /= 2
         self._apply_lr_factor()
@@ -744,41 +680,6 @@ class Trainer:
             outputs = self.last_d_outputs  # NaN outputs (before a deferred check) have no histogram
             if outputs is not None and all(bool(torch.isfinite(t).all()) for t in outputs):
                 self.board.histograms(step, *outputs)
-
-
-def resume(run_dir: str | Path, overrides: dict[str, Any], progress: bool = True) -> Trainer:
-    """A Trainer restored from the latest checkpoint in `run_dir`.
-
-    `overrides` are the options given again on the command line; any that differ from
-    the saved config, other than the step budget and device, are refused by name.
-    """
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
-        raise GankitError(f"cannot resume: {run_dir} has no config.json")
-    saved = TrainConfig.load(run_dir / "config.json")
-    saved_world = int(read_json(run_dir / "config.json").get("world_size", 1))
-    if saved_world != environment_world_size():
-        raise GankitError(
-            f"cannot resume: {run_dir} was trained by {saved_world} process(es) (world_size in config.json) "
-            f"and this launch has {environment_world_size()}; relaunch with the same number "
-            "(another world size would change the global batch and the order of the data)"
-        )
-    requested = dataclasses.replace(saved, **overrides)
-    if "epochs" in overrides and "steps" not in overrides:
-        requested = dataclasses.replace(requested, steps=None)
-    elif "steps" in overrides:
-        requested = dataclasses.replace(requested, epochs=None)
-    changed = config_differences(saved, requested.validated())
-    if changed:
-        raise GankitError("cannot resume: options differ from the saved config: " + ", ".join(changed))
-    state = load_checkpoint(run_dir / "checkpoint")
-    trainer = Trainer(dataclasses.replace(requested, out=str(run_dir)), progress=progress)
-    trainer.load_state_dict(state)
-    if trainer.step > trainer.config.steps:
-        raise GankitError(
-            f"cannot resume: checkpoint is at step {trainer.step}, past --steps {trainer.config.steps}"
-        )
-    return trainer
 
 
 def train(config: TrainConfig, progress: bool = True) -> Trainer:

@@ -1,0 +1,49 @@
+"""Resuming a run from its latest checkpoint, refusing options that would change the run."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from gankit.checkpoint import load_checkpoint
+from gankit.config import TrainConfig, config_differences
+from gankit.distributed import environment_world_size
+from gankit.errors import GankitError
+from gankit.io import read_json
+from gankit.train import Trainer
+
+
+def resume(run_dir: str | Path, overrides: dict[str, Any], progress: bool = True) -> Trainer:
+    """A Trainer restored from the latest checkpoint in `run_dir`.
+
+    `overrides` are the options given again on the command line; any that differ from
+    the saved config, other than the step budget and device, are refused by name.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise GankitError(f"cannot resume: {run_dir} has no config.json")
+    saved = TrainConfig.load(run_dir / "config.json")
+    saved_world = int(read_json(run_dir / "config.json").get("world_size", 1))
+    if saved_world != environment_world_size():
+        raise GankitError(
+            f"cannot resume: {run_dir} was trained by {saved_world} process(es) (world_size in config.json) "
+            f"and this launch has {environment_world_size()}; relaunch with the same number "
+            "(another world size would change the global batch and the order of the data)"
+        )
+    requested = dataclasses.replace(saved, **overrides)
+    if "epochs" in overrides and "steps" not in overrides:
+        requested = dataclasses.replace(requested, steps=None)
+    elif "steps" in overrides:
+        requested = dataclasses.replace(requested, epochs=None)
+    changed = config_differences(saved, requested.validated())
+    if changed:
+        raise GankitError("cannot resume: options differ from the saved config: " + ", ".join(changed))
+    state = load_checkpoint(run_dir / "checkpoint")
+    trainer = Trainer(dataclasses.replace(requested, out=str(run_dir)), progress=progress)
+    trainer.load_state_dict(state)
+    if trainer.step > trainer.config.steps:
+        raise GankitError(
+            f"cannot resume: checkpoint is at step {trainer.step}, past --steps {trainer.config.steps}"
+        )
+    return trainer
