@@ -109,7 +109,7 @@ class Trainer:
         self.lr_factor = 1.0  # halved by each recovery from a non-finite step
         self.recoveries = 0
         self.watcher = RunWatcher(config, self.dataset, self.output, enabled=self.dist.is_main)
-        self.last_d_outputs: tuple[Tensor, Tensor] | None = None
+        self.last_d_logits: tuple[Tensor, Tensor] | None = None  # D's step, for TensorBoard
         self.board: Any = None
 
     def _build_models(self) -> None:
@@ -282,7 +282,7 @@ class Trainer:
             self.finite.check(self.step + 1, "loss/d", loss.detach(), "grad/d", grad)
         self.opt_d.step()
         real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
-        self.last_d_outputs = (torch.sigmoid(real_logits), torch.sigmoid(fake_logits))
+        self.last_d_logits = (real_logits, fake_logits)
         return {
             "loss/d": loss.detach(),
             **{name: penalty.detach() for name, penalty in penalties.items()},
@@ -677,7 +677,9 @@ class Trainer:
         bar.update(step, record, self.watcher.active)
         if self.board is not None:
             self.board.scalars(step, record)
-            outputs = self.last_d_outputs  # NaN outputs (before a deferred check) have no histogram
+            logits = self.last_d_logits
+            outputs = None if logits is None else tuple(torch.sigmoid(t) for t in logits)  # D(x)
+            # NaN outputs (before a deferred check) have no histogram
             if outputs is not None and all(bool(torch.isfinite(t).all()) for t in outputs):
                 self.board.histograms(step, *outputs)
 
