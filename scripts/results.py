@@ -66,6 +66,10 @@ RECIPES: dict[str, dict[str, dict[str, Any]]] = {
         # self-conditioned GAN (Liu et al. 2020): G and D conditioned on 100 k-means clusters of
         # D's features of the training images, clustered again every 1,000 steps
         "self-cond100": dict(self_condition=100, recluster_every=1000),
+        # minibatch discrimination (Salimans et al. 2016) with 100 kernels: D sees how many close
+        # neighbours each sample has in its batch, so a digit made too often stands out
+        "mbdisc": dict(minibatch_disc=100),
+        "self-cond100-mbdisc": dict(self_condition=100, recluster_every=1000, minibatch_disc=100),
     },
 }
 METRICS = {"toy": ["modes"], "stacked": ["stacked-modes"], "image": ["classifier"]}

@@ -209,6 +209,40 @@ def test_minibatch_std_matches_hand_computation():
     assert minibatch_std(collapsed)[:, 3].abs().max() < 1e-3  # identical samples: std 0
 
 
+def test_minibatch_discrimination_matches_hand_computation():
+    from gankit.models.parts import MinibatchDiscrimination
+
+    layer = MinibatchDiscrimination(2, kernels=1, kernel_dim=2)
+    with torch.no_grad():
+        layer.weight.copy_(torch.eye(2))  # M = f
+    features = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 3.0]])  # L1 distances 1 (a-b), 3 (a-c), 4 (b-c)
+    e = torch.exp(-torch.tensor([1.0, 3.0, 4.0]))
+    expected = torch.stack([e[0] + e[1], e[0] + e[2], e[1] + e[2]]).view(3, 1)
+    torch.testing.assert_close(layer(features), expected)
+    torch.manual_seed(0)
+    wide = MinibatchDiscrimination(6, kernels=3)
+    diverse = torch.randn(8, 6)
+    repeated = torch.cat([diverse[:1].expand(6, 6), diverse[6:]])  # one sample made 6 times
+    assert layer(features[:1]).item() == 0.0  # alone in its batch: no neighbours
+    assert (wide(repeated)[:6] > wide(diverse)[:6] + 4.0).all()  # 5 exact copies each add exp(0) = 1
+
+
+def test_minibatch_discrimination_sees_the_batch_and_joins_the_projection():
+    torch.manual_seed(0)
+    _, plain = build_models("dcgan", (1, 28, 28), 16)
+    g, d = build_models("dcgan", (1, 28, 28), 16, ModelOptions(n_classes=3, minibatch_disc=4))
+    assert d.head.in_channels == plain.net[-1].in_channels + 4
+    batch, labels = torch.rand(6, 1, 28, 28) * 2 - 1, torch.arange(6) % 3
+    assert d(batch, labels).shape == (6,)
+    d.eval()  # BatchNorm on running statistics: only the minibatch features depend on the batch
+    other = torch.cat([batch[:1], torch.rand(5, 1, 28, 28) * 2 - 1])
+    assert not torch.allclose(d(batch)[0], d(other)[0])
+    plain.eval()
+    torch.testing.assert_close(plain(batch)[0], plain(other)[0])
+    d(batch, labels).sum().backward()
+    assert d.minibatch_disc.weight.grad is not None and d.minibatch_disc.weight.grad.abs().sum() > 0
+
+
 def test_pack_groups_consecutive_samples():
     from gankit.models.parts import pack_samples
 

@@ -59,9 +59,9 @@ RECIPES = {
         spectral_norm=True,
         loss="hinge",
     ),
-    "pack-gp-ragan": dict(dataset="ring8", model="toy-mlp", pack=2, gp=1.0, loss="ragan"),
+    "pack-gp-ragan": dict(dataset="ring8", model="toy-mlp", pack=2, gp=1.0, loss="ragan", minibatch_disc=4),
     # clustered at steps 0, 2 and 4: the resume at step 3 must restore the step-2 labels
-    "self-condition-ema": dict(self_condition=3, recluster_every=2, ema_half_life=200.0),
+    "self-condition-ema": dict(self_condition=3, recluster_every=2, ema_half_life=200.0, minibatch_disc=4),
 }
 
 
@@ -155,6 +155,9 @@ def test_class_needs_a_conditional_generator(tmp_path, capsys):
         ({"dataset": "ring8", "model": "toy-mlp", "conditional": True}, "--conditional needs a labelled"),
         ({"r1": -1.0}, "--r1 must be >= 0"),
         ({"ema_half_life": 0.0}, "--ema-half-life must be > 0"),
+        ({"minibatch_disc": -1}, "--minibatch-disc must be an integer >= 0"),
+        ({"minibatch_disc": 8, "d_concat": True}, "--d-concat cannot be combined with --minibatch-std"),
+        ({"minibatch_std": True, "d_concat": True}, "would mix real and fake"),
     ],
 )
 def test_recipe_config_errors(tmp_path, changes, message):

@@ -73,6 +73,8 @@ HELP = {
     "gp": "gradient penalty weight lambda at real/fake interpolates (WGAN-GP); 0 is off",
     "pack": "PacGAN: D judges m samples at once (Lin et al. 2018); 1 is off",
     "minibatch_std": "minibatch standard deviation feature before D's last layer (Karras et al. 2018)",
+    "minibatch_disc": "minibatch discrimination before D's last layer with this many kernels "
+    "(Salimans et al. 2016); 0 is off",
     "diffaugment": "DiffAugment policy for real and fake images, e.g. color,translation,cutout",
     "ema_half_life": "keep an EMA of G's weights with this half-life in images; sample/eval use it",
     "conditional": "class-conditional G (one-hot labels) and projection D (Miyato & Koyama 2018)",

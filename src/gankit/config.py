@@ -112,6 +112,7 @@ class TrainConfig:
     gp: float = 0.0
     pack: int = 1
     minibatch_std: bool = False
+    minibatch_disc: int = 0
     diffaugment: str | None = None
     ema_half_life: float | None = None
     conditional: bool = False
@@ -166,7 +167,13 @@ class TrainConfig:
         from gankit.models import ModelOptions
 
         return ModelOptions(
-            n_classes, self.pack, self.minibatch_std, self.spectral_norm, self.g_width, self.d_width
+            n_classes,
+            self.pack,
+            self.minibatch_std,
+            self.spectral_norm,
+            self.g_width,
+            self.d_width,
+            self.minibatch_disc,
         )
 
     def validated(self) -> TrainConfig:
@@ -230,6 +237,15 @@ class TrainConfig:
                 raise GankitError("--ema-rampup needs --ema-half-life")
         if self.batch_size % self.pack:
             raise GankitError(f"--pack {self.pack} must divide --batch-size {self.batch_size}")
+        if not isinstance(self.minibatch_disc, int) or self.minibatch_disc < 0:
+            raise GankitError(
+                f"--minibatch-disc must be an integer >= 0 (kernels), got {self.minibatch_disc!r}"
+            )
+        if self.d_concat and (self.minibatch_std or self.minibatch_disc):
+            raise GankitError(
+                "--d-concat cannot be combined with --minibatch-std or --minibatch-disc "
+                "(D's minibatch features would mix real and fake samples)"
+            )
         if self.conditional and self.pack > 1:
             raise GankitError("--conditional and --pack cannot be combined (a pack has no single label)")
         if self.self_condition:

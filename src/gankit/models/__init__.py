@@ -49,7 +49,9 @@ class ModelOptions:
     `pack`: D judges `pack` samples at once (PacGAN); `minibatch_std`: a minibatch
     standard-deviation feature before D's last layer; `spectral_norm`: spectral
     normalization on every weight of D; `g_width`, `d_width`: the base channel counts of G
-    and D (None: the model's own, 64 for dcgan and resnet), for models that take them.
+    and D (None: the model's own, 64 for dcgan and resnet), for models that take them;
+    `minibatch_disc`: that many minibatch-discrimination features before D's last layer
+    (0: none).
     """
 
     n_classes: int = 0
@@ -58,6 +60,7 @@ class ModelOptions:
     spectral_norm: bool = False
     g_width: int | None = None
     d_width: int | None = None
+    minibatch_disc: int = 0
 
     def widths(self, name: str) -> dict[str, int]:
         """The width arguments to give model `name`'s build; an error where it takes none."""
@@ -70,7 +73,7 @@ class ModelOptions:
 
     @property
     def composed(self) -> bool:
-        return bool(self.n_classes) or self.pack > 1 or self.minibatch_std
+        return bool(self.n_classes) or self.pack > 1 or self.minibatch_std or self.minibatch_disc > 0
 
 
 def get_model(name: str) -> ModelEntry:
@@ -115,7 +118,7 @@ def build_models(
         packed = (shape[0] * options.pack, *shape[1:])
         base = build(packed, noise_dim)[1] if options.pack > 1 else discriminator
         discriminator = ComposedDiscriminator(
-            base, shape, options.pack, options.minibatch_std, options.n_classes
+            base, shape, options.pack, options.minibatch_std, options.n_classes, options.minibatch_disc
         )
     if options.spectral_norm:
         apply_spectral_norm(discriminator)
