@@ -230,7 +230,7 @@ def test_minibatch_discrimination_matches_hand_computation():
 def test_minibatch_discrimination_sees_the_batch_and_joins_the_projection():
     torch.manual_seed(0)
     _, plain = build_models("dcgan", (1, 28, 28), 16)
-    g, d = build_models("dcgan", (1, 28, 28), 16, ModelOptions(n_classes=3, minibatch_disc=4))
+    _, d = build_models("dcgan", (1, 28, 28), 16, ModelOptions(n_classes=3, minibatch_disc=4))
     assert d.head.in_channels == plain.net[-1].in_channels + 4
     batch, labels = torch.rand(6, 1, 28, 28) * 2 - 1, torch.arange(6) % 3
     assert d(batch, labels).shape == (6,)

@@ -64,6 +64,14 @@ def pack_samples(x: Tensor, pack: int) -> Tensor:
     return x.reshape(len(x) // pack, pack * x.shape[1], *x.shape[2:])
 
 
+def _append_maps(features: Tensor, extra: Tensor) -> Tensor:
+    """Concatenate (N, E) `extra` to (N, C, ...) `features` along dim 1, constant over space."""
+    shape = (*extra.shape, *([1] * (features.dim() - 2)))
+    return torch.cat(
+        [features, extra.view(shape).expand(*extra.shape, *features.shape[2:]).to(features.dtype)], dim=1
+    )
+
+
 def minibatch_std(features: Tensor, group_size: int = 4) -> Tensor:
     """Append the mean standard deviation over groups of samples as one more feature (map).
 
@@ -75,8 +83,7 @@ def minibatch_std(features: Tensor, group_size: int = 4) -> Tensor:
     grouped = features.reshape(group, n // group, *features.shape[1:])  # sample i -> (i // (n/g), i % (n/g))
     std = (grouped.var(dim=0, unbiased=False) + 1e-8).sqrt()  # (n/g, ...)
     per_group = std.flatten(1).mean(dim=1).repeat(group)  # (n,)
-    extra = per_group.view(n, *([1] * (features.dim() - 1))).expand(n, 1, *features.shape[2:])
-    return torch.cat([features, extra.to(features.dtype)], dim=1)
+    return _append_maps(features, per_group.view(n, 1))
 
 
 class MinibatchDiscrimination(nn.Module):
@@ -109,14 +116,6 @@ class MinibatchDiscrimination(nn.Module):
         # holds N^2 * kernels * kernel_dim numbers (64 MB at batch 256 with 100 kernels of 5).
         distances = (rows.unsqueeze(0) - rows.unsqueeze(1)).abs().sum(dim=3)
         return torch.exp(-distances).sum(dim=1) - 1.0  # exp(0) = 1 is the sample itself
-
-
-def _append_maps(features: Tensor, extra: Tensor) -> Tensor:
-    """Concatenate (N, E) `extra` to (N, C, ...) `features` along dim 1, constant over space."""
-    shape = (*extra.shape, *([1] * (features.dim() - 2)))
-    return torch.cat(
-        [features, extra.view(shape).expand(*extra.shape, *features.shape[2:]).to(features.dtype)], dim=1
-    )
 
 
 def _widen(layer: nn.Module, extra: int) -> nn.Module:
