@@ -148,6 +148,26 @@ def drs_key(gamma: float, refine_steps: int = 0) -> str:
     return DRSOptions(gamma=gamma, refine_steps=refine_steps).score_suffix
 
 
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """`--set FIELD=VALUE` items as config overrides. VALUE is JSON (`r1=1.0`, `pack=2`,
+    `loss="hinge"`); for a text field a bare word is taken as it is (`loss=hinge`)."""
+    kinds = {f.name: str(f.type) for f in dataclasses.fields(TrainConfig)}
+    overrides: dict[str, Any] = {}
+    for item in items:
+        field, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set {item}: expected FIELD=VALUE")
+        if field not in kinds:
+            raise ValueError(f"--set {item}: {field!r} is not a TrainConfig field")
+        try:
+            overrides[field] = json.loads(value)
+        except json.JSONDecodeError:
+            if "str" not in kinds[field]:
+                raise ValueError(f"--set {item}: {value!r} is not a JSON value for {field}") from None
+            overrides[field] = value
+    return overrides
+
+
 def parse_gammas(text: str) -> tuple[float, ...]:
     """`--drs-gamma`: one float or several, comma-separated, each finite and listed once."""
     try:
@@ -354,11 +374,18 @@ def main() -> None:
     log = out / "results.jsonl"
     done = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
     extra = {"steps": args.steps} if args.steps else {}
-    for item in args.set:
-        field, _, value = item.partition("=")
-        extra[field] = json.loads(value)
+    try:
+        extra.update(parse_set(args.set))
+    except ValueError as exc:
+        parser.error(str(exc))
     seeds = [int(x) for x in args.seed_list.split(",")] if args.seed_list else range(args.seeds)
     recipes = args.recipes.split(",")
+    known = RECIPES[family(args.dataset)]
+    unknown = [r for r in recipes if r not in known]
+    if unknown and not (args.table_only or args.rescore):
+        parser.error(
+            f"unknown recipe {', '.join(unknown)} for {args.dataset}; choose from {', '.join(known)}"
+        )
     try:
         base = DRSOptions(
             refine_steps=args.drs_refine_steps,

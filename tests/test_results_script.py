@@ -103,3 +103,34 @@ def test_table_only_without_runs_names_the_file(results, tmp_path, monkeypatch, 
     with pytest.raises(SystemExit):
         results.main()
     assert "results.jsonl holds no runs of ring8" in capsys.readouterr().err
+
+
+def test_set_reads_json_and_bare_words_for_text_fields(results):
+    parsed = results.parse_set(
+        ["r1=1.0", "pack=2", 'loss="hinge"', "diffaugment=translation", "minibatch_std=true"]
+    )
+    assert parsed == {
+        "r1": 1.0,
+        "pack": 2,
+        "loss": "hinge",
+        "diffaugment": "translation",
+        "minibatch_std": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [("r1", "FIELD=VALUE"), ("no_such=1", "not a TrainConfig field"), ("r1=one", "not a JSON value for r1")],
+)
+def test_set_names_what_is_wrong(results, item, message):
+    with pytest.raises(ValueError, match=message):
+        results.parse_set([item])
+
+
+def test_an_unknown_recipe_is_refused_before_any_training(results, tmp_path, monkeypatch, capsys):
+    argv = ["results.py", "--dataset", "ring8", "--recipes", "vanilla,no-such", "--out", str(tmp_path)]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit):
+        results.main()
+    assert "unknown recipe no-such for ring8" in capsys.readouterr().err
+    assert not (tmp_path / "results.jsonl").exists()
