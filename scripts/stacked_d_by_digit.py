@@ -12,7 +12,10 @@ learnt that some digits are rare in G's output, and rejection sampling cannot re
 Two more rows per channel check that the shares are not an artefact of ambiguous samples:
 the classifier's mean probability per digit (a soft share, which splits an unclear sample
 between its candidates) and, per digit, the share of samples read with top probability
-below 0.9. A last table gives that share for the stack source's real test digits.
+below 0.9. A last row gives each digit's share among the samples read at 0.9 or above, and a
+table each channel's KL to uniform over all samples and over those alone: if the imbalance
+came from unclear samples read as some digits more than others, the second would be near 0.
+A last table gives the share read below 0.9 for the stack source's real test digits.
 """
 
 from __future__ import annotations
@@ -55,6 +58,23 @@ def confidence_by_digit(probs: Tensor, threshold: float = 0.9) -> tuple[Tensor, 
     return probs.double().mean(0), low / counts
 
 
+def clear_share(probs: Tensor, threshold: float = 0.9) -> tuple[Tensor, float]:
+    """(share of each digit among the samples read with top probability >= `threshold`,
+    the fraction of samples so read). If the imbalance of G's digits came from unclear
+    samples being read as some digits more than others, these shares would be the even ones."""
+    top, digits = probs.max(1)
+    clear = top >= threshold
+    counts = torch.bincount(digits[clear], minlength=probs.shape[1]).double()
+    return counts / counts.sum().clamp_min(1), float(clear.double().mean())
+
+
+def kl_to_uniform(share: Tensor) -> float:
+    """KL(share || uniform) in nats; empty bins count 0."""
+    share = share.double()
+    nonzero = share[share > 0]
+    return float((nonzero * (nonzero * len(share)).log()).sum())
+
+
 def _row(name: str, values: Tensor, fmt: str) -> str:
     return f"| {name} | " + " | ".join(fmt.format(float(v)) for v in values) + " |"
 
@@ -84,18 +104,26 @@ def main() -> None:
     print(f"{args.n} samples; D's logit: mean {logits.mean():.3f}, std {logits.std():.3f}")
     print("| channel | | " + " | ".join(str(d) for d in range(10)) + " |")
     print("|---|---|" + "---|" * 10)
+    balance: list[tuple[float, float]] = []
     for c in range(3):
         probs = classify(classifier, pixels[:, c : c + 1])[1]
         share, mean_logit, reweighted = by_digit(probs.argmax(1), logits)
         soft, unclear = confidence_by_digit(probs)
+        clear, clear_fraction = clear_share(probs)
         for name, row, fmt in (
             ("share of samples", share, "{:.3f}"),
             ("D's mean logit", mean_logit, "{:.2f}"),
             ("share reweighted by exp(logit)", reweighted, "{:.3f}"),
             ("classifier's mean probability", soft, "{:.3f}"),
             ("share read below 0.9", unclear, "{:.3f}"),
+            (f"share among the {clear_fraction:.1%} read at 0.9 or above", clear, "{:.3f}"),
         ):
             print(_row(f"{'RGB'[c]} | {name}", row, fmt))
+        balance.append((kl_to_uniform(share), kl_to_uniform(clear)))
+    print("\n| channel | KL to uniform, all samples | KL to uniform, samples read at 0.9 or above |")
+    print("|---|---|---|")
+    for c, (every, clear_only) in enumerate(balance):
+        print(f"| {'RGB'[c]} | {every:.4f} | {clear_only:.4f} |")
     _, unclear = confidence_by_digit(classify(classifier, real)[1])
     print(f"\n{len(real)} real test digits of {source.name}:")
     print("| | " + " | ".join(str(d) for d in range(10)) + " |")

@@ -53,3 +53,28 @@ def test_confidence_by_digit_soft_shares_and_unclear_reads(script):
     _, none_unclear = script.confidence_by_digit(probs, threshold=0.5)
     assert none_unclear.tolist() == pytest.approx([0.0, 0.0, 0.0])
     assert math.isnan(script.confidence_by_digit(probs[:1])[1][2])
+
+
+def test_clear_share_counts_only_confident_reads(script):
+    probs = torch.tensor(
+        [
+            [0.95, 0.05, 0.0],  # a clear 0
+            [0.6, 0.4, 0.0],  # an unclear 0: left out
+            [0.0, 0.1, 0.9],  # a clear 2 (at the threshold)
+            [0.0, 0.0, 1.0],  # a clear 2
+        ]
+    )
+    share, fraction = script.clear_share(probs, threshold=0.9)
+    assert share.tolist() == pytest.approx([1 / 3, 0.0, 2 / 3])
+    assert fraction == pytest.approx(0.75)
+    nothing, none = script.clear_share(probs, threshold=0.99)
+    assert nothing.tolist() == pytest.approx([0.0, 0.0, 1.0])  # only the last row
+    assert none == pytest.approx(0.25)
+
+
+def test_kl_to_uniform(script):
+    assert script.kl_to_uniform(torch.full((10,), 0.1)) == pytest.approx(0.0, abs=1e-6)
+    assert script.kl_to_uniform(torch.tensor([1.0, 0.0])) == pytest.approx(math.log(2))
+    assert script.kl_to_uniform(torch.tensor([0.75, 0.25])) == pytest.approx(
+        0.75 * math.log(1.5) + 0.25 * math.log(0.5)
+    )
