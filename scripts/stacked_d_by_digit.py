@@ -92,16 +92,21 @@ def main() -> None:
         if not config.dataset.startswith("stacked-mnist"):
             raise GankitError(f"{args.run} trained on {config.dataset}, not stacked-mnist")
         generator, info = load_generator(args.run)
-        judge = load_rejection_sampler(args.run, generator, info, seed=args.seed)
+        # DRS does not judge conditional samples: a conditional G's rows leave D out
+        judge = None if info.n_classes else load_rejection_sampler(args.run, generator, info, seed=args.seed)
         source = stack_source(config.data_options())
         classifier, _ = load_or_train_classifier(source)
         real = source.tensor("test", "sigmoid")
     except GankitError as exc:
         raise SystemExit(f"error: {exc}") from None
     x = generate(generator, info, args.n, seed=args.seed)
-    logits = judge.score(x)
     pixels = unit_images(x, info.output)
-    print(f"{args.n} samples; D's logit: mean {logits.mean():.3f}, std {logits.std():.3f}")
+    if judge is None:
+        logits = torch.zeros(args.n)
+        print(f"{args.n} samples of a conditional G (classes by its prior); D's rows left out")
+    else:
+        logits = judge.score(x)
+        print(f"{args.n} samples; D's logit: mean {logits.mean():.3f}, std {logits.std():.3f}")
     print("| channel | | " + " | ".join(str(d) for d in range(10)) + " |")
     print("|---|---|" + "---|" * 10)
     balance: list[tuple[float, float]] = []
@@ -110,10 +115,14 @@ def main() -> None:
         share, mean_logit, reweighted = by_digit(probs.argmax(1), logits)
         soft, unclear = confidence_by_digit(probs)
         clear, clear_fraction = clear_share(probs)
+        rows = [("share of samples", share, "{:.3f}")]
+        if judge is not None:
+            rows += [
+                ("D's mean logit", mean_logit, "{:.2f}"),
+                ("share reweighted by exp(logit)", reweighted, "{:.3f}"),
+            ]
         for name, row, fmt in (
-            ("share of samples", share, "{:.3f}"),
-            ("D's mean logit", mean_logit, "{:.2f}"),
-            ("share reweighted by exp(logit)", reweighted, "{:.3f}"),
+            *rows,
             ("classifier's mean probability", soft, "{:.3f}"),
             ("share read below 0.9", unclear, "{:.3f}"),
             (f"share among the {clear_fraction:.1%} read at 0.9 or above", clear, "{:.3f}"),
