@@ -329,8 +329,9 @@ def main() -> None:
         "--set",
         action="append",
         default=[],
-        metavar="FIELD=JSON",
-        help="override a config field of every run, e.g. noise_dim=8 (use another --out)",
+        metavar="FIELD=VALUE",
+        help="override a config field of every run: VALUE is JSON (noise_dim=8, r1=1.0), or a bare word "
+        "for a text field (loss=hinge); use another --out",
     )
     parser.add_argument("--out", default="runs/results")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
