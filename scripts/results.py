@@ -168,6 +168,36 @@ def parse_set(items: list[str]) -> dict[str, Any]:
     return overrides
 
 
+def check_same_settings(row: dict[str, Any], extra: dict[str, Any], log: Path) -> None:
+    """Raise ValueError when `row`, a run already in `log`, was trained with other settings
+    than the same recipe and seed would be now with `extra` (`--steps` and `--set`): a
+    finished run is reused, never retrained, so its settings must be the ones asked for."""
+    kind = family(row["dataset"])
+    wanted = {**(TOY if kind == "toy" else IMAGE), **RECIPES[kind][row["recipe"]], **extra}
+    wanted = json.loads(json.dumps(wanted))  # as the row stores it: tuples become lists
+    had = row.get("config", {})
+    differ = sorted(k for k in set(wanted) | set(had) if wanted.get(k) != had.get(k))
+    if differ:
+        what = ", ".join(f"{k} {had.get(k, 'unset')} there, {wanted.get(k, 'unset')} here" for k in differ)
+        raise ValueError(
+            f"{log} already holds {row['dataset']} {row['recipe']} seed {row['seed']} trained with "
+            f"other settings ({what}); use another --out"
+        )
+
+
+# `--set` fields that decide what a run writes and when, not what it learns: left out of table names.
+OUTPUT_FIELDS = frozenset(
+    {"sample_every", "checkpoint_every", "log_every", "eval_every", "tensorboard", "watch_every"}
+)
+
+
+def labelled(row: dict[str, Any]) -> str:
+    """The table name of `row`'s run: its recipe, then the `--set` items it was trained with
+    that change what it learns (`self-cond100 --set r1=1.0`; not `checkpoint_every=2000`)."""
+    items = [item for item in row.get("set", []) if item.partition("=")[0] not in OUTPUT_FIELDS]
+    return row["recipe"] + "".join(f" --set {item}" for item in items)
+
+
 def parse_gammas(text: str) -> tuple[float, ...]:
     """`--drs-gamma`: one float or several, comma-separated, each finite and listed once."""
     try:
@@ -331,7 +361,7 @@ def main() -> None:
         default=[],
         metavar="FIELD=VALUE",
         help="override a config field of every run: VALUE is JSON (noise_dim=8, r1=1.0), or a bare word "
-        "for a text field (loss=hinge); use another --out",
+        "for a text field (loss=hinge); the table names each run's recipe with them; use another --out",
     )
     parser.add_argument("--out", default="runs/results")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
@@ -407,13 +437,21 @@ def main() -> None:
                 atomic_write_bytes(log, "".join(json.dumps(r) + "\n" for r in done).encode())
     for recipe in recipes if not (args.table_only or args.rescore) else []:
         for seed in seeds:
-            if any(
-                r["dataset"] == args.dataset and r["recipe"] == recipe and r["seed"] == seed for r in done
-            ):
+            earlier = [
+                r
+                for r in done
+                if r["dataset"] == args.dataset and r["recipe"] == recipe and r["seed"] == seed
+            ]
+            if earlier:
+                try:
+                    check_same_settings(earlier[0], extra, log)
+                except ValueError as exc:
+                    parser.error(str(exc))
                 continue
             row = run_one(
                 args.dataset, recipe, seed, out, extra, drs=args.drs, drs_gammas=args.drs_gamma, drs_base=base
             )
+            row["set"] = list(args.set)
             done.append(row)
             with log.open("a") as f:
                 f.write(json.dumps(row) + "\n")
@@ -421,7 +459,7 @@ def main() -> None:
     rows = [r for r in done if r["dataset"] == args.dataset and r["recipe"] in recipes]
     if not rows:
         parser.error(f"{log} holds no runs of {args.dataset} with recipes {', '.join(recipes)}")
-    print(table(rows, args.dataset))
+    print(table([{**r, "recipe": labelled(r)} for r in rows], args.dataset))
 
 
 if __name__ == "__main__":

@@ -134,3 +134,32 @@ def test_an_unknown_recipe_is_refused_before_any_training(results, tmp_path, mon
         results.main()
     assert "unknown recipe no-such for ring8" in capsys.readouterr().err
     assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_a_run_is_named_by_its_set_items_and_never_reused_under_other_settings(
+    results, tmp_path, monkeypatch, capsys
+):
+    argv = ["results.py", "--dataset", "ring8", "--seed-list", "0", "--out", str(tmp_path), "--steps", "30"]
+    monkeypatch.setattr("sys.argv", [*argv, "--set", "batch_size=32", "--set", "checkpoint_every=10"])
+    results.main()
+    log = tmp_path / "results.jsonl"
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert (
+        rows[0]["set"] == ["batch_size=32", "checkpoint_every=10"] and rows[0]["config"]["batch_size"] == 32
+    )
+    assert (
+        len(rows) == 1 and (tmp_path / "ring8" / "vanilla" / "seed0" / "checkpoint" / "latest.json").is_file()
+    )
+    # the table names the run by what changes its training, not by what it writes
+    assert "| vanilla --set batch_size=32 | 1 |" in capsys.readouterr().out
+
+    results.main()  # the same settings: the finished run is reused, not trained again
+    assert log.read_text().splitlines() == [json.dumps(rows[0])]
+
+    monkeypatch.setattr("sys.argv", [*argv, "--set", "batch_size=64", "--set", "checkpoint_every=10"])
+    with pytest.raises(SystemExit):
+        results.main()
+    err = capsys.readouterr().err
+    assert "already holds ring8 vanilla seed 0 trained with other settings" in err
+    assert "batch_size 32 there, 64 here" in err
+    assert len(log.read_text().splitlines()) == 1
