@@ -81,6 +81,13 @@ def family(dataset: str) -> str:
     return "stacked" if dataset.startswith("stacked") else "image"
 
 
+def run_overrides(dataset: str, recipe: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """The config fields a run of `recipe` on `dataset` sets: the family's base settings, the
+    recipe's, then `extra` (`--steps` and `--set`)."""
+    kind = family(dataset)
+    return {**(TOY if kind == "toy" else IMAGE), **RECIPES[kind][recipe], **extra}
+
+
 def run_one(
     dataset: str,
     recipe: str,
@@ -98,9 +105,7 @@ def run_one(
     settings of `drs_base`; those scores are `<metric>` plus `DRSOptions.score_suffix`.
     """
     kind = family(dataset)
-    base = TOY if kind == "toy" else IMAGE
-    recipes = RECIPES[kind]
-    overrides = {**base, **recipes[recipe], **extra}
+    overrides = run_overrides(dataset, recipe, extra)
     defaults: dict[str, Any] = dict(
         device="cpu",
         eval_every=10**9,  # only the final evaluation, into eval.json
@@ -172,9 +177,8 @@ def check_same_settings(row: dict[str, Any], extra: dict[str, Any], log: Path) -
     """Raise ValueError when `row`, a run already in `log`, was trained with other settings
     than the same recipe and seed would be now with `extra` (`--steps` and `--set`): a
     finished run is reused, never retrained, so its settings must be the ones asked for."""
-    kind = family(row["dataset"])
-    wanted = {**(TOY if kind == "toy" else IMAGE), **RECIPES[kind][row["recipe"]], **extra}
-    wanted = json.loads(json.dumps(wanted))  # as the row stores it: tuples become lists
+    # as the row stores them: tuples become lists
+    wanted = json.loads(json.dumps(run_overrides(row["dataset"], row["recipe"], extra)))
     had = row.get("config", {})
     differ = sorted(k for k in set(wanted) | set(had) if wanted.get(k) != had.get(k))
     if differ:
@@ -437,14 +441,17 @@ def main() -> None:
                 atomic_write_bytes(log, "".join(json.dumps(r) + "\n" for r in done).encode())
     for recipe in recipes if not (args.table_only or args.rescore) else []:
         for seed in seeds:
-            earlier = [
-                r
-                for r in done
-                if r["dataset"] == args.dataset and r["recipe"] == recipe and r["seed"] == seed
-            ]
-            if earlier:
+            earlier = next(
+                (
+                    r
+                    for r in done
+                    if r["dataset"] == args.dataset and r["recipe"] == recipe and r["seed"] == seed
+                ),
+                None,
+            )
+            if earlier is not None:
                 try:
-                    check_same_settings(earlier[0], extra, log)
+                    check_same_settings(earlier, extra, log)
                 except ValueError as exc:
                     parser.error(str(exc))
                 continue
