@@ -113,14 +113,79 @@ def test_drs_with_a_packed_discriminator_moves_samples_towards_p_data():
     assert 0.45 < out.std().item() < 0.75
 
 
-def test_drs_refuses_bad_options_and_conditional_generators():
+class Shifted(nn.Module):
+    """A conditional G(z, y) = z + 10 y: class y's p_g is N(10 y, 1)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dummy = nn.Parameter(torch.zeros(()))
+
+    def forward(self, z: Tensor, labels: Tensor) -> Tensor:
+        return z + 10 * labels[:, None].float()
+
+
+class ConditionalOptimalD(nn.Module):
+    """The optimal projection-style D for p_data(x | y) = N(10 y, s_y^2), s = (0.5, 0.25),
+    against `Shifted`: log(1 / s_y) - (x - 10 y)^2 (1 / (2 s_y^2) - 1 / 2)."""
+
+    def forward(self, x: Tensor, labels: Tensor) -> Tensor:
+        s = torch.tensor([0.5, 0.25])[labels]
+        u = (x[:, 0] - 10 * labels.float()).pow(2)
+        return -torch.log(s) - u * (0.5 / s.pow(2) - 0.5)
+
+
+CONDITIONAL = GeneratorInfo(**{**INFO.__dict__, "n_classes": 2})
+
+
+def test_conditional_drs_corrects_each_class_and_keeps_the_labels_asked_for():
+    sampler = RejectionSampler(
+        Shifted(), ConditionalOptimalD(), CONDITIONAL, DRSOptions(burn_in=4000), seed=1
+    )
+    labels = torch.arange(8000) % 2
+    out = sampler(torch.randn(8000, 1, generator=torch.Generator().manual_seed(2)), labels)
+    assert out.shape == (8000, 1)
+    # p_g is N(10 y, 1) in both classes; the kept samples follow each class's p_data
+    assert out[labels == 0].mean().item() == pytest.approx(0.0, abs=0.03)
+    assert out[labels == 0].std().item() == pytest.approx(0.5, abs=0.03)
+    assert out[labels == 1].mean().item() == pytest.approx(10.0, abs=0.03)
+    assert out[labels == 1].std().item() == pytest.approx(0.25, abs=0.02)
+    assert sampler.log_m == pytest.approx(math.log(4.0), abs=1e-3)  # class 1's largest ratio
+    # class 0 passes at 0.5 / 4 x 2 ... = 1/4 of its candidates at most; both classes are filled
+    assert sampler.acceptance < 0.5
+
+
+def test_conditional_drs_is_reproducible_and_stops_when_a_class_never_passes():
+    labels = torch.arange(300) % 2
+    noise = torch.randn(300, 1, generator=torch.Generator().manual_seed(0))
+    a = RejectionSampler(Shifted(), ConditionalOptimalD(), CONDITIONAL, DRSOptions(burn_in=500), seed=3)
+    b = RejectionSampler(Shifted(), ConditionalOptimalD(), CONDITIONAL, DRSOptions(burn_in=500), seed=3)
+    assert torch.equal(a(noise, labels), b(noise, labels))
+
+    class RejectsClass1(ConditionalOptimalD):
+        def forward(self, x: Tensor, labels: Tensor) -> Tensor:
+            return torch.where(labels == 1, -1e4, super().forward(x, labels))
+
+    sampler = RejectionSampler(Shifted(), RejectsClass1(), CONDITIONAL, DRSOptions(burn_in=500), seed=0)
+    with pytest.raises(GankitError, match="redrawn for classes 1 "):
+        sampler(noise, labels)
+
+
+def test_drs_refuses_bad_options_and_what_it_cannot_do_for_conditional_generators():
     with pytest.raises(GankitError, match="burn-in"):
         DRSOptions(burn_in=0).validated()
     with pytest.raises(GankitError, match="gamma"):
         DRSOptions(gamma=float("nan")).validated()
-    conditional = GeneratorInfo(**{**INFO.__dict__, "n_classes": 3})
-    with pytest.raises(GankitError, match="conditional"):
-        RejectionSampler(Identity(), OptimalD(), conditional)
+    with pytest.raises(GankitError, match="unpacked discriminator, got pack 2"):
+        RejectionSampler(Shifted(), ConditionalOptimalD(), CONDITIONAL, pack=2)
+    with pytest.raises(GankitError, match="does not support conditional generators"):
+        RejectionSampler(
+            Shifted(), ConditionalOptimalD(), CONDITIONAL, DRSOptions(refine_steps=5), real=half_normal
+        )
+    sampler = RejectionSampler(Shifted(), ConditionalOptimalD(), CONDITIONAL, DRSOptions(burn_in=100))
+    with pytest.raises(GankitError, match="needs a label per sample"):
+        sampler(torch.randn(10, 1))
+    with pytest.raises(GankitError, match="takes no labels"):
+        RejectionSampler(Identity(), OptimalD(), INFO)(torch.randn(10, 1), torch.zeros(10, dtype=torch.long))
 
 
 def test_drs_stops_with_a_clear_error_when_almost_nothing_passes():
@@ -180,6 +245,19 @@ def test_cli_sample_with_drs_from_an_image_run_with_dropout_and_batchnorm(tmp_pa
         assert main(["sample", str(out), *args]) == 0
         assert np.load(tmp_path / f"{model}.npz")["images"].shape == (20, 28, 28, 1)
     assert main(["sample", str(out), *args, "--drs-critic", "fourier", "--drs-refine-steps", "5"]) == 2
+
+
+def test_cli_sample_and_eval_with_drs_from_conditional_and_self_conditioned_runs(tmp_path):
+    out = train_tiny_run(tmp_path / "cond", "--conditional")
+    args = ["--n", "20", "--drs", "--drs-burn-in", "200"]
+    assert main(["sample", str(out), *args, "--class", "3", "--out", str(tmp_path / "three.npz")]) == 0
+    three = np.load(tmp_path / "three.npz")
+    assert three["images"].shape == (20, 8, 8, 1)
+    assert main(["sample", str(out), *args, "--out", str(tmp_path / "all.npz")]) == 0
+    out = train_tiny_run(tmp_path / "self", "--self-condition", "3")
+    assert main(["eval", str(out), "--metrics", "parzen", *args]) == 0
+    report = json.loads((out / "eval.json").read_text())["metrics"]
+    assert report["parzen+drs"]["sampler"]["kept"] >= 20
 
 
 def test_refining_d_against_a_fixed_g_learns_the_log_density_ratio():

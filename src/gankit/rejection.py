@@ -46,7 +46,7 @@ from gankit.data import Dataset, ImageData
 from gankit.errors import GankitError
 from gankit.losses import discriminator_loss
 from gankit.noise import sample_noise
-from gankit.sample import GeneratorInfo
+from gankit.sample import GeneratorInfo, balanced_labels
 
 __all__ = [
     "CRITICS",
@@ -250,6 +250,12 @@ class RejectionSampler(nn.Module):
     caller's D is left untouched. `acceptance` reports the fraction of candidates kept.
     With `options.refine_steps`, the copy of D is first refined against G with draws of
     `real` (`refine_discriminator`), at the first call, in the mode G is sampled in.
+
+    A conditional G (class-conditional or self-conditioned) is called `sampler(noise, labels)`
+    and its D judges each candidate with the candidate's label, so D's logit for label y
+    estimates log p_data(x | y) / p_g(x | y). Each sample keeps the label it was asked for: a
+    rejected one is drawn again with the same label until one passes, so the class shares are
+    the ones asked for and the correction happens within each class.
     """
 
     def __init__(
@@ -263,11 +269,17 @@ class RejectionSampler(nn.Module):
         real: RealSource | None = None,
     ) -> None:
         super().__init__()
-        if info.n_classes:
-            raise GankitError("discriminator rejection sampling does not support conditional generators yet")
         if pack < 1:
             raise GankitError(f"pack must be >= 1, got {pack}")
         self.info, self.options, self.pack = info, (options or DRSOptions()).validated(), pack
+        if info.n_classes and pack > 1:
+            raise GankitError(
+                f"DRS for a conditional generator needs an unpacked discriminator, got pack {pack}"
+            )
+        if info.n_classes and self.options.refine_steps:
+            raise GankitError(
+                "refining D for DRS (--drs-refine-steps) does not support conditional generators yet"
+            )
         if self.options.refine_steps and real is None:
             raise GankitError("refining D for DRS needs real data to train it on")
         if self.options.refine_steps and self.options.refine_batch % pack:
@@ -309,13 +321,19 @@ class RejectionSampler(nn.Module):
     def _device(self) -> torch.device:
         return next(self.generator.parameters()).device
 
-    def _candidates(self, n: int) -> Tensor:
-        noise = sample_noise(self.info.noise, n, self.info.noise_dim, self.rng)  # (n, noise_dim)
-        return self.generator(noise.to(self._device()))
+    def _candidates(self, n: int, labels: Tensor | None = None) -> Tensor:
+        noise = sample_noise(self.info.noise, n, self.info.noise_dim, self.rng).to(self._device())
+        return self.generator(noise) if labels is None else self.generator(noise, labels)
+
+    def _burn_in_labels(self, start: int, n: int) -> Tensor | None:
+        """The labels of burn-in candidates start..start+n-1: the classes in their shares."""
+        if not self.info.n_classes:
+            return None
+        return balanced_labels(torch.arange(start, start + n), self.info).to(self._device())
 
     @torch.no_grad()
-    def score(self, x: Tensor) -> Tensor:
-        """D's logit for each sample of `x`, (N,).
+    def score(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """D's logit for each sample of `x`, (N,), given its label (conditional D).
 
         A packed D judges `pack` samples at once; each sample then gets the mean logit of
         `partners` random packs it is in. Its partners add the same constant on average,
@@ -324,8 +342,10 @@ class RejectionSampler(nn.Module):
         n, group = len(x), 4 * self.pack  # whole packs, and whole minibatch-std groups of 4 packs
         padded = -(-n // group) * group
         if self.pack == 1:
-            index = torch.arange(padded) % n
-            return self.discriminator(x[index])[:n].float()
+            index = (torch.arange(padded) % n).to(x.device)
+            if labels is None:
+                return self.discriminator(x[index])[:n].float()
+            return self.discriminator(x[index], labels[index])[:n].float()
         total = torch.zeros(n, device=x.device)
         for _ in range(self.options.partners):
             index = torch.randperm(n, generator=self.rng)[torch.arange(padded) % n].to(x.device)
@@ -351,44 +371,74 @@ class RejectionSampler(nn.Module):
         """Set log M from `burn_in` candidates (the largest score) and return it, refining D first."""
         with torch.enable_grad():
             self.refine()
-        scores = torch.cat(
-            [
-                self.score(self._candidates(min(500, self.options.burn_in - i)))
-                for i in range(0, self.options.burn_in, 500)
-            ]
-        )
-        self.log_m = float(scores.max())
+        scores = []
+        for i in range(0, self.options.burn_in, 500):
+            labels = self._burn_in_labels(i, min(500, self.options.burn_in - i))
+            scores.append(self.score(self._candidates(min(500, self.options.burn_in - i), labels), labels))
+        self.log_m = float(torch.cat(scores).max())
         return self.log_m
 
     @torch.no_grad()
-    def _keep(self, x: Tensor) -> Tensor:
-        scores = self.score(x)
+    def _accept(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Which candidates of `x` pass, (N,) bool on x's device; counts them and raises log M."""
+        scores = self.score(x, labels)
         assert self.log_m is not None
         self.log_m = max(self.log_m, float(scores.max()))
         p = acceptance_probability(scores, self.log_m, self.options.gamma).cpu()
         kept = torch.rand(len(x), generator=self.rng) < p
         self.drawn += len(x)
         self.kept += int(kept.sum())
-        return x[kept.to(x.device)]
+        return kept.to(x.device)
+
+    def _check_acceptance(self, kept: int, drawn: int, what: str = "") -> None:
+        if drawn >= 1000 and kept / drawn < self.options.min_acceptance:
+            raise GankitError(
+                f"DRS kept {kept} of {drawn} candidates{what} "
+                f"(under {self.options.min_acceptance:g}); lower --drs-gamma to keep more"
+            )
 
     @torch.no_grad()
     def forward(self, noise: Tensor, labels: Tensor | None = None) -> Tensor:
-        if labels is not None:
-            raise GankitError("discriminator rejection sampling does not support class labels yet")
+        if bool(self.info.n_classes) != (labels is not None):
+            need = "needs a label per sample" if self.info.n_classes else "takes no labels"
+            raise GankitError(f"DRS of this {self.info.model} generator {need}")
         if self.log_m is None:
             self.calibrate()
+        if labels is not None:
+            return self._conditional(noise, labels)
         n = len(noise)
-        chunks = [self._keep(self.generator(noise))]
+        x = self.generator(noise)
+        chunks = [x[self._accept(x)]]
         have = len(chunks[0])
         while have < n:
-            if self.drawn >= 1000 and self.acceptance < self.options.min_acceptance:
-                raise GankitError(
-                    f"DRS kept {self.kept} of {self.drawn} candidates "
-                    f"(under {self.options.min_acceptance:g}); lower --drs-gamma to keep more"
-                )
-            chunks.append(self._keep(self._candidates(max(n, 64))))
+            self._check_acceptance(self.kept, self.drawn)
+            x = self._candidates(max(n, 64))
+            chunks.append(x[self._accept(x)])
             have += len(chunks[-1])
         return torch.cat(chunks)[:n]
+
+    def _conditional(self, noise: Tensor, labels: Tensor) -> Tensor:
+        """Kept samples, one per row of `labels`: each slot is redrawn with its label until one
+        passes. Redraws come at least 64 at a time (D's BatchNorm judges them as a batch), the
+        open slots repeated in turn, and a slot takes its first candidate that passes."""
+        out = self.generator(noise, labels)
+        done = self._accept(out, labels)
+        drawn = kept = 0  # redraws of this call: a class that D always rejects stops here
+        while not bool(done.all()):
+            pending = (~done).nonzero().squeeze(1)
+            classes = ", ".join(str(c) for c in labels[pending].unique()[:5].tolist())
+            self._check_acceptance(kept, drawn, f" redrawn for classes {classes}")
+            slots = pending[torch.arange(max(len(pending), 64), device=pending.device) % len(pending)]
+            x = self._candidates(len(slots), labels[slots])
+            passed = self._accept(x, labels[slots]).nonzero().squeeze(1)
+            filled, position = torch.unique(slots[passed], return_inverse=True)
+            first = torch.full_like(filled, len(passed)).scatter_reduce(
+                0, position, torch.arange(len(passed), device=passed.device), "amin"
+            )  # the earliest passing candidate per slot
+            out[filled] = x[passed[first]]
+            done[filled] = True
+            drawn, kept = drawn + len(slots), kept + len(passed)
+        return out
 
 
 def load_rejection_sampler(
