@@ -50,6 +50,21 @@ def test_resume_mid_decay_is_exact(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_a_run_resumed_with_a_decay_start_anneals_its_rates_from_there(tmp_path):
+    config = _config(tmp_path, steps=4, lr_g=1e-3, lr_d=2e-3, checkpoint_every=100, sample_every=100)
+    Trainer(config, progress=False).fit()
+    run = tmp_path / "run"
+    resume(run, {"steps": 8, "lr_decay_start": 0.5}, progress=False).fit()
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    logged = {r["step"]: (r["lr/g"], r["lr/d"]) for r in records if "lr/g" in r}
+    for step in range(1, 9):  # constant for the first 4 steps, then 1, 0.75, 0.5, 0.25
+        factor = linear_decay(step - 1, 8, 0.5)
+        assert logged[step] == pytest.approx((1e-3 * factor, 2e-3 * factor))
+    assert json.loads((run / "config.json").read_text())["lr_decay_start"] == 0.5
+    with pytest.raises(GankitError, match="options differ from the saved config: lr_g"):
+        resume(run, {"steps": 10, "lr_g": 5e-4}, progress=False)  # the base rates stay
+
+
 @pytest.mark.parametrize("start", [1.0, -0.1])
 def test_decay_start_must_be_a_fraction(tmp_path, start):
     with pytest.raises(GankitError, match=r"--lr-decay-start must be a fraction in \[0, 1\)"):

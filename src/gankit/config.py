@@ -22,11 +22,14 @@ CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")  # torch.compile modes th
 DEFAULT_LR = {"adam": 2e-4, "sgd": 1e-3}
 DEFAULT_STEPS = 1000
 
-# Fields that may change when a run is resumed: the step budget, where it runs, and evaluation.
+# Fields that may change when a run is resumed: the step budget, where it runs, evaluation,
+# and when the learning rates start their linear decay (a run can be continued with its rates
+# annealed to 0; the schedule already moves with `steps`, which may change).
 RESUMABLE_FIELDS = frozenset(
     {
         "steps",
         "epochs",
+        "lr_decay_start",
         "device",
         "out",
         "data_dir",
