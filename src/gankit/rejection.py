@@ -47,6 +47,7 @@ from gankit.errors import GankitError
 from gankit.losses import discriminator_loss
 from gankit.noise import sample_noise
 from gankit.sample import GeneratorInfo, balanced_labels
+from gankit.step_modules import call_with_labels
 
 __all__ = [
     "CRITICS",
@@ -323,7 +324,7 @@ class RejectionSampler(nn.Module):
 
     def _candidates(self, n: int, labels: Tensor | None = None) -> Tensor:
         noise = sample_noise(self.info.noise, n, self.info.noise_dim, self.rng).to(self._device())
-        return self.generator(noise) if labels is None else self.generator(noise, labels)
+        return call_with_labels(self.generator, noise, labels)
 
     def _burn_in_labels(self, start: int, n: int) -> Tensor | None:
         """The labels of burn-in candidates start..start+n-1: the classes in their shares."""
@@ -343,9 +344,8 @@ class RejectionSampler(nn.Module):
         padded = -(-n // group) * group
         if self.pack == 1:
             index = (torch.arange(padded) % n).to(x.device)
-            if labels is None:
-                return self.discriminator(x[index])[:n].float()
-            return self.discriminator(x[index], labels[index])[:n].float()
+            padded_labels = None if labels is None else labels[index]
+            return call_with_labels(self.discriminator, x[index], padded_labels)[:n].float()
         total = torch.zeros(n, device=x.device)
         for _ in range(self.options.partners):
             index = torch.randperm(n, generator=self.rng)[torch.arange(padded) % n].to(x.device)
@@ -373,8 +373,9 @@ class RejectionSampler(nn.Module):
             self.refine()
         scores = []
         for i in range(0, self.options.burn_in, 500):
-            labels = self._burn_in_labels(i, min(500, self.options.burn_in - i))
-            scores.append(self.score(self._candidates(min(500, self.options.burn_in - i), labels), labels))
+            n = min(500, self.options.burn_in - i)
+            labels = self._burn_in_labels(i, n)
+            scores.append(self.score(self._candidates(n, labels), labels))
         self.log_m = float(torch.cat(scores).max())
         return self.log_m
 
@@ -390,8 +391,13 @@ class RejectionSampler(nn.Module):
         self.kept += int(kept.sum())
         return kept.to(x.device)
 
-    def _check_acceptance(self, kept: int, drawn: int, what: str = "") -> None:
+    def _check_acceptance(self, kept: int, drawn: int, redrawn: Tensor | None = None) -> None:
+        """Stop when under `min_acceptance` of `drawn` (at least 1,000) candidates passed;
+        `redrawn`: the labels of the samples being drawn again, named in the error."""
         if drawn >= 1000 and kept / drawn < self.options.min_acceptance:
+            what = ""
+            if redrawn is not None:
+                what = " redrawn for classes " + ", ".join(str(c) for c in redrawn.unique()[:5].tolist())
             raise GankitError(
                 f"DRS kept {kept} of {drawn} candidates{what} "
                 f"(under {self.options.min_acceptance:g}); lower --drs-gamma to keep more"
@@ -426,8 +432,7 @@ class RejectionSampler(nn.Module):
         drawn = kept = 0  # redraws of this call: a class that D always rejects stops here
         while not bool(done.all()):
             pending = (~done).nonzero().squeeze(1)
-            classes = ", ".join(str(c) for c in labels[pending].unique()[:5].tolist())
-            self._check_acceptance(kept, drawn, f" redrawn for classes {classes}")
+            self._check_acceptance(kept, drawn, labels[pending])
             slots = pending[torch.arange(max(len(pending), 64), device=pending.device) % len(pending)]
             x = self._candidates(len(slots), labels[slots])
             passed = self._accept(x, labels[slots]).nonzero().squeeze(1)
