@@ -7,6 +7,7 @@ import torch
 
 from gankit.cli import main
 from gankit.errors import GankitError
+from gankit.resume import resume
 from gankit.sample import GeneratorInfo, balanced_labels, generate, load_generator
 from gankit.selfcond import ClusterLabels, kmeans, match_labels
 from gankit.train import Trainer
@@ -126,12 +127,41 @@ def test_self_conditioned_training_clusters_labels_and_samples_by_the_prior(tmp_
     assert main(["sample", str(tmp_path / "run"), "--n", "6", "--class", "3", "--out", str(out)]) == 0
 
 
+def test_clustering_is_due_at_the_start_then_every_n_steps_before_its_last_step():
+    clusters = ClusterLabels(4, seed=0)
+    assert clusters.due(7, every=3, until=2)  # never clustered: due whatever the step
+    clusters.recluster(_blobs()[0], lambda batch: batch, step=3)
+    assert not clusters.due(3, every=3) and not clusters.due(4, every=3)  # just clustered; off the grid
+    assert clusters.due(6, every=3) and clusters.due(6, every=3, until=7)
+    assert not clusters.due(6, every=3, until=6)
+
+
+def test_recluster_until_freezes_the_clusters_and_may_be_set_on_resume(tmp_path):
+    config = _config(tmp_path / "a", self_condition=4, recluster_every=2, steps=8, recluster_until=0.5)
+    trainer = Trainer(config, progress=False)
+    trainer.fit()
+    assert trainer.clusters.clustered_at == 2  # steps 0 and 2 cluster; from step 4 on the labels stay
+    run = tmp_path / "b" / "run"
+    plain = _config(tmp_path / "b", self_condition=4, recluster_every=2, steps=4, checkpoint_every=100)
+    Trainer(plain, progress=False).fit()
+    resumed = resume(run, {"steps": 8, "recluster_until": 0.5}, progress=False)
+    resumed.fit()
+    assert resumed.clusters.clustered_at == 2  # without the option step 6 would have clustered
+    assert json.loads((run / "config.json").read_text())["recluster_until"] == 0.5
+    again = resume(run, {"steps": 10, "recluster_until": 1.0}, progress=False)
+    again.fit()
+    assert again.clusters.clustered_at == 8
+
+
 def test_self_condition_refuses_what_it_cannot_do(tmp_path):
     for bad, match in (
         (dict(self_condition=1), "at least 2 clusters"),
         (dict(self_condition=4, conditional=True), "cannot be combined"),
         (dict(self_condition=4, pack=2), "cannot be combined"),
         (dict(self_condition=4, recluster_every=0), "recluster-every"),
+        (dict(recluster_until=0.5), "--recluster-until needs --self-condition"),
+        (dict(self_condition=4, recluster_until=0.0), r"--recluster-until must be a fraction in \(0, 1\]"),
+        (dict(self_condition=4, recluster_until=1.5), r"--recluster-until must be a fraction"),
         (dict(self_condition=4, dataset="ring8", model="toy-mlp"), "clusters a set of training images"),
     ):
         with pytest.raises(GankitError, match=match):

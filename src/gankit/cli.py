@@ -81,6 +81,8 @@ HELP = {
     "self_condition": "self-conditioned GAN (Liu et al. 2020): conditional G and projection D on K "
     "k-means clusters of D's features of the training images; 0 is off",
     "recluster_every": "--self-condition: cluster the training images again every N steps",
+    "recluster_until": "--self-condition: no new clustering after this fraction of the steps (e.g. where "
+    "--lr-decay-start begins), so G ends on the labels it trained with",
     "compile": "torch.compile G's and D's forward passes (same math; compile time at the first steps)",
     "compile_mode": "torch.compile mode; reduce-overhead adds CUDA graphs (CUDA only)",
     "precision": "auto (bf16 on CUDA, fp32 elsewhere), fp32, tf32 (CUDA) or bf16: autocast of G's and D's "

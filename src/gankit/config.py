@@ -30,6 +30,7 @@ RESUMABLE_FIELDS = frozenset(
         "steps",
         "epochs",
         "lr_decay_start",
+        "recluster_until",
         "device",
         "out",
         "data_dir",
@@ -121,6 +122,7 @@ class TrainConfig:
     conditional: bool = False
     self_condition: int = 0
     recluster_every: int = 2000
+    recluster_until: float | None = None
     d_concat: bool = False
     reuse_fakes: bool = False
     compile: bool = False
@@ -264,6 +266,13 @@ class TrainConfig:
                 )
         if self.recluster_every < 1:
             raise GankitError(f"--recluster-every must be >= 1 step, got {self.recluster_every}")
+        if self.recluster_until is not None:
+            if not self.self_condition:
+                raise GankitError("--recluster-until needs --self-condition")
+            if not 0.0 < self.recluster_until <= 1.0:
+                raise GankitError(
+                    f"--recluster-until must be a fraction in (0, 1], got {self.recluster_until}"
+                )
         if self.diffaugment is not None:
             from gankit.augment import parse_policy
 

@@ -112,9 +112,13 @@ class ClusterLabels:
         self.clustered_at: int | None = None
         self.stats: dict[str, float] = {}  # what the last clustering did, for the training log
 
-    def due(self, step: int, every: int) -> bool:
-        """Whether to cluster before training step `step + 1`: at the start, then every `every` steps."""
-        return self.labels is None or (step % every == 0 and step != self.clustered_at)
+    def due(self, step: int, every: int, until: int | None = None) -> bool:
+        """Whether to cluster before training step `step + 1`: at the start, then every `every`
+        steps before step `until` (every step, when `until` is None)."""
+        if self.labels is None:
+            return True
+        before_until = until is None or step < until
+        return before_until and step % every == 0 and step != self.clustered_at
 
     def _set_labels(self, labels: Tensor) -> None:
         counts = torch.bincount(labels.cpu(), minlength=self.k).double()

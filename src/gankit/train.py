@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,12 @@ class Trainer:
                 f"{self.dataset.kind} data"
             )
         return ClusterLabels(self.config.self_condition, self.config.seed + 5)
+
+    @property
+    def _recluster_until(self) -> int | None:
+        """The step from which the clusters stay as they are (`--recluster-until`), or None."""
+        c = self.config
+        return None if c.recluster_until is None else math.ceil(c.recluster_until * c.steps)
 
     def _recluster(self) -> None:
         assert self.clusters is not None and isinstance(self.batches, TensorBatches)
@@ -373,7 +380,9 @@ class Trainer:
         c = self.config
         if c.lr_decay_start is not None:
             self._apply_lr_factor()
-        if self.clusters is not None and self.clusters.due(self.step, c.recluster_every):
+        if self.clusters is not None and self.clusters.due(
+            self.step, c.recluster_every, self._recluster_until
+        ):
             self._recluster()
         fake = None
         for i in range(c.k):
