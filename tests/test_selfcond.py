@@ -153,6 +153,19 @@ def test_recluster_until_freezes_the_clusters_and_may_be_set_on_resume(tmp_path)
     assert again.clusters.clustered_at == 8
 
 
+def test_pixel_clusters_are_the_images_own_k_means_made_once(tmp_path):
+    config = _config(tmp_path, self_condition=4, recluster_every=2, steps=5, cluster_space="pixels")
+    trainer = Trainer(config, progress=False)
+    trainer.fit()
+    assert trainer.clusters.clustered_at == 0  # not again at steps 2 and 4
+    direct = ClusterLabels(4, seed=config.seed + 5)
+    direct.recluster(trainer.batches.data, lambda x: x.flatten(1), step=0)
+    assert torch.equal(trainer.clusters.labels, direct.labels)
+    in_d = Trainer(_config(tmp_path / "d", self_condition=4, steps=1), progress=False)
+    in_d.fit()  # the same seed clustered in D's features gives other clusters
+    assert not torch.equal(in_d.clusters.labels, direct.labels)
+
+
 def test_self_condition_refuses_what_it_cannot_do(tmp_path):
     for bad, match in (
         (dict(self_condition=1), "at least 2 clusters"),
@@ -160,6 +173,8 @@ def test_self_condition_refuses_what_it_cannot_do(tmp_path):
         (dict(self_condition=4, pack=2), "cannot be combined"),
         (dict(self_condition=4, recluster_every=0), "recluster-every"),
         (dict(recluster_until=0.5), "--recluster-until needs --self-condition"),
+        (dict(cluster_space="pixels"), "--cluster-space pixels needs --self-condition"),
+        (dict(self_condition=4, cluster_space="d"), "unknown cluster space 'd'"),
         (dict(self_condition=4, recluster_until=0.0), r"--recluster-until must be a fraction in \(0, 1\]"),
         (dict(self_condition=4, recluster_until=1.5), r"--recluster-until must be a fraction"),
         (dict(self_condition=4, dataset="ring8", model="toy-mlp"), "clusters a set of training images"),

@@ -17,6 +17,7 @@ OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")  # torch.compile modes that capture CUDA graphs
+CLUSTER_SPACES = ("discriminator", "pixels")  # where --self-condition clusters the training images
 
 # Default learning rates per optimizer: Adam 2e-4 (DCGAN), SGD 1e-3 (the Keras document).
 DEFAULT_LR = {"adam": 2e-4, "sgd": 1e-3}
@@ -123,6 +124,7 @@ class TrainConfig:
     self_condition: int = 0
     recluster_every: int = 2000
     recluster_until: float | None = None
+    cluster_space: str = "discriminator"
     d_concat: bool = False
     reuse_fakes: bool = False
     compile: bool = False
@@ -266,6 +268,9 @@ class TrainConfig:
                 )
         if self.recluster_every < 1:
             raise GankitError(f"--recluster-every must be >= 1 step, got {self.recluster_every}")
+        _choice("cluster space", self.cluster_space, CLUSTER_SPACES)
+        if self.cluster_space != "discriminator" and not self.self_condition:
+            raise GankitError(f"--cluster-space {self.cluster_space} needs --self-condition")
         if self.recluster_until is not None:
             if not self.self_condition:
                 raise GankitError("--recluster-until needs --self-condition")

@@ -202,3 +202,10 @@ def cluster_training_images(
     flattened, with D in eval mode (BatchNorm's running statistics, no dropout) and put back."""
     with eval_mode(discriminator):
         return clusters.recluster(data, lambda x: discriminator.body(x).flatten(1), step)
+
+
+def cluster_pixels(clusters: ClusterLabels, data: Tensor, step: int) -> dict[str, float]:
+    """`clusters.recluster` in the space of the images themselves, flattened (`--cluster-space
+    pixels`). D's features follow what D attends to, and the clusters, through the projection
+    term, shape what it attends to; pixels weigh every part of an image alike."""
+    return clusters.recluster(data, lambda x: x.flatten(1), step)
