@@ -24,8 +24,9 @@ DEFAULT_LR = {"adam": 2e-4, "sgd": 1e-3}
 DEFAULT_STEPS = 1000
 
 # Fields that may change when a run is resumed: the step budget, where it runs, evaluation,
-# and when the learning rates start their linear decay (a run can be continued with its rates
-# annealed to 0; the schedule already moves with `steps`, which may change).
+# when the learning rates start their linear decay (a run can be continued with its rates
+# annealed to 0; the schedule already moves with `steps`, which may change), and when a
+# self-conditioned run stops reclustering.
 RESUMABLE_FIELDS = frozenset(
     {
         "steps",

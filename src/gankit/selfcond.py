@@ -8,7 +8,8 @@ change; the new clusters are then matched to the old ones (the assignment that k
 images under their label, Hungarian method), so a label keeps its meaning for G. G draws its
 labels in proportion to the clusters' sizes in the real data: every group of images D can
 tell apart must get its share of G's samples, which is what an unconditional G that makes
-some kinds of image too rarely fails to do.
+some kinds of image too rarely fails to do. `cluster_pixels` clusters the images themselves
+instead, once (`--cluster-space pixels`).
 """
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ class ClusterLabels:
 
     def due(self, step: int, every: int, until: int | None = None) -> bool:
         """Whether to cluster before training step `step + 1`: at the start, then every `every`
-        steps before step `until` (every step, when `until` is None)."""
+        steps before step `until` (to the end of the run when `until` is None)."""
         if self.labels is None:
             return True
         before_until = until is None or step < until
