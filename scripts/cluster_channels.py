@@ -24,10 +24,11 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from gankit.config import CLUSTER_SPACES
 from gankit.data.stacked import channel_digits
 from gankit.errors import GankitError
 from gankit.resume import resume
-from gankit.selfcond import ClusterLabels, cluster_pixels, cluster_training_images
+from gankit.selfcond import ClusterLabels, cluster_training_images
 
 
 def mutual_information(a: Tensor, b: Tensor, n_a: int, n_b: int) -> float:
@@ -62,8 +63,8 @@ def main() -> None:
     args = parser.parse_args()
     spaces = [s for s in args.spaces.split(",") if s]
     for space in spaces:
-        if space not in ("discriminator", "pixels"):
-            raise SystemExit(f"error: unknown space {space!r}; choose discriminator or pixels")
+        if space not in CLUSTER_SPACES:
+            raise SystemExit(f"error: unknown space {space!r}; choose one of: {', '.join(CLUSTER_SPACES)}")
     with tempfile.TemporaryDirectory() as tmp:  # resume writes into the run: work on a copy
         copy = Path(tmp) / "run"
         try:
@@ -81,10 +82,7 @@ def main() -> None:
     rows = [(f"the run's clusters (step {trainer.clusters.clustered_at})", trainer.clusters.labels)]
     for space in spaces:
         fresh = ClusterLabels(k, seed=args.seed)
-        if space == "pixels":
-            cluster_pixels(fresh, data, step=0)
-        else:
-            cluster_training_images(fresh, trainer.discriminator, data, step=0)
+        cluster_training_images(fresh, trainer.discriminator, data, step=0, space=space)
         assert fresh.labels is not None
         rows.append((f"k-means++ in {space} space", fresh.labels))
     print(f"{args.run}: step {trainer.step}, K = {k}, {len(data)} training images")

@@ -9,7 +9,7 @@ from gankit.cli import main
 from gankit.errors import GankitError
 from gankit.resume import resume
 from gankit.sample import GeneratorInfo, balanced_labels, generate, load_generator
-from gankit.selfcond import ClusterLabels, kmeans, match_labels
+from gankit.selfcond import ClusterLabels, cluster_training_images, kmeans, match_labels
 from gankit.train import Trainer
 from tests.test_recipes import _config
 
@@ -161,6 +161,8 @@ def test_pixel_clusters_are_the_images_own_k_means_made_once(tmp_path):
     direct = ClusterLabels(4, seed=config.seed + 5)
     direct.recluster(trainer.batches.data, lambda x: x.flatten(1), step=0)
     assert torch.equal(trainer.clusters.labels, direct.labels)
+    with pytest.raises(ValueError, match="unknown cluster space 'd'"):
+        cluster_training_images(direct, trainer.discriminator, trainer.batches.data, 0, space="d")
     in_d = Trainer(_config(tmp_path / "d", self_condition=4, steps=1), progress=False)
     in_d.fit()  # the same seed clustered in D's features gives other clusters
     assert not torch.equal(in_d.clusters.labels, direct.labels)

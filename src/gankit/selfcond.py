@@ -8,8 +8,8 @@ change; the new clusters are then matched to the old ones (the assignment that k
 images under their label, Hungarian method), so a label keeps its meaning for G. G draws its
 labels in proportion to the clusters' sizes in the real data: every group of images D can
 tell apart must get its share of G's samples, which is what an unconditional G that makes
-some kinds of image too rarely fails to do. `cluster_pixels` clusters the images themselves
-instead, once (`--cluster-space pixels`).
+some kinds of image too rarely fails to do. `cluster_training_images(..., space="pixels")`
+clusters the images themselves instead (`--cluster-space pixels`).
 """
 
 from __future__ import annotations
@@ -197,16 +197,16 @@ class ClusterLabels:
 
 
 def cluster_training_images(
-    clusters: ClusterLabels, discriminator: nn.Module, data: Tensor, step: int
+    clusters: ClusterLabels, discriminator: nn.Module, data: Tensor, step: int, space: str = "discriminator"
 ) -> dict[str, float]:
     """`clusters.recluster` in the features of `discriminator`'s body (a `ComposedDiscriminator`),
-    flattened, with D in eval mode (BatchNorm's running statistics, no dropout) and put back."""
+    flattened, with D in eval mode (BatchNorm's running statistics, no dropout) and put back;
+    or, with `space="pixels"` (`--cluster-space pixels`), in the space of the images
+    themselves, flattened. D's features follow what D attends to, and the clusters, through
+    the projection term, shape what it attends to; pixels weigh every part of an image alike."""
+    if space == "pixels":
+        return clusters.recluster(data, lambda x: x.flatten(1), step)
+    if space != "discriminator":
+        raise ValueError(f"unknown cluster space {space!r}; choose discriminator or pixels")
     with eval_mode(discriminator):
         return clusters.recluster(data, lambda x: discriminator.body(x).flatten(1), step)
-
-
-def cluster_pixels(clusters: ClusterLabels, data: Tensor, step: int) -> dict[str, float]:
-    """`clusters.recluster` in the space of the images themselves, flattened (`--cluster-space
-    pixels`). D's features follow what D attends to, and the clusters, through the projection
-    term, shape what it attends to; pixels weigh every part of an image alike."""
-    return clusters.recluster(data, lambda x: x.flatten(1), step)

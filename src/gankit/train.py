@@ -31,7 +31,7 @@ from gankit.optim import grad_norm, linear_decay, make_optimizer, match_param_la
 from gankit.precision import autocast, resolve_precision, step_numerics
 from gankit.regularizers import gradient_penalty, r1_penalty
 from gankit.sample import GeneratorInfo, balanced_labels, export_generator
-from gankit.selfcond import ClusterLabels, cluster_pixels, cluster_training_images
+from gankit.selfcond import ClusterLabels, cluster_training_images
 from gankit.step_modules import build_step_modules, call_with_labels
 from gankit.viz import make_grid, save_loss_curves, save_png, save_scatter
 from gankit.watch import RunWatcher
@@ -169,10 +169,9 @@ class Trainer:
 
     def _recluster(self) -> None:
         assert self.clusters is not None and isinstance(self.batches, TensorBatches)
-        if self.config.cluster_space == "pixels":
-            cluster_pixels(self.clusters, self.batches.data, self.step)
-        else:
-            cluster_training_images(self.clusters, self.discriminator, self.batches.data, self.step)
+        cluster_training_images(
+            self.clusters, self.discriminator, self.batches.data, self.step, self.config.cluster_space
+        )
         self._use_clusters()
 
     def _use_clusters(self) -> None:
