@@ -24,9 +24,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from gankit.config import CLUSTER_SPACES
+from gankit.config import CLUSTER_SPACES, TrainConfig
 from gankit.data.stacked import channel_digits
 from gankit.errors import GankitError
+from gankit.io import read_json
 from gankit.resume import resume
 from gankit.selfcond import ClusterLabels, cluster_training_images
 
@@ -53,6 +54,18 @@ def channel_information(labels: Tensor, digits: Tensor, k: int) -> list[float]:
     return [mutual_information(labels.cpu(), digits[:, c], k, 10) for c in range(digits.shape[1])]
 
 
+def _latest_only(run: Path, copy: Path) -> Path:
+    """`copy`, made a run directory holding `run`'s config and latest checkpoint, no other one."""
+    (copy / "checkpoint").mkdir(parents=True)
+    shutil.copy2(run / "config.json", copy / "config.json")
+    latest = run / "checkpoint" / "latest.json"
+    shutil.copy2(latest, copy / "checkpoint" / "latest.json")
+    stem = read_json(latest)["stem"]
+    for file in (run / "checkpoint").glob(f"{stem}.*"):
+        shutil.copy2(file, copy / "checkpoint" / file.name)
+    return copy
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a --self-condition run on stacked-mnist")
@@ -65,17 +78,20 @@ def main() -> None:
     for space in spaces:
         if space not in CLUSTER_SPACES:
             raise SystemExit(f"error: unknown space {space!r}; choose one of: {', '.join(CLUSTER_SPACES)}")
+    try:
+        config = TrainConfig.load(args.run / "config.json")
+    except (GankitError, FileNotFoundError) as err:
+        raise SystemExit(f"error: {err}") from err
+    if not config.self_condition:
+        raise SystemExit(f"error: {args.run} is not a self-conditioned run with clusters")
+    if config.dataset != "stacked-mnist":
+        raise SystemExit(f"error: {args.run} trained on {config.dataset}, not stacked-mnist")
     with tempfile.TemporaryDirectory() as tmp:  # resume writes into the run: work on a copy
-        copy = Path(tmp) / "run"
         try:
-            shutil.copytree(args.run, copy)
-            trainer = resume(copy, {}, progress=False)
+            trainer = resume(_latest_only(args.run, Path(tmp) / "run"), {}, progress=False)
         except (GankitError, FileNotFoundError) as err:
             raise SystemExit(f"error: {err}") from err
-    if trainer.clusters is None or trainer.clusters.labels is None:
-        raise SystemExit(f"error: {args.run} is not a self-conditioned run with clusters")
-    if trainer.config.dataset != "stacked-mnist":
-        raise SystemExit(f"error: {args.run} trained on {trainer.config.dataset}, not stacked-mnist")
+    assert trainer.clusters is not None and trainer.clusters.labels is not None
     data = trainer.batches.data
     digits = channel_digits(trainer.dataset.labels["train"])
     k = trainer.clusters.k

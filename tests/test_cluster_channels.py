@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 
@@ -54,4 +55,12 @@ def test_the_script_on_a_self_conditioned_stacked_run(script, tmp_path, monkeypa
                            "--stack-size", "300")  # fmt: skip
     monkeypatch.setattr(sys, "argv", ["cluster_channels.py", str(plain)])
     with pytest.raises(SystemExit, match="not a self-conditioned run"):
+        script.main()
+    # the config is read first: a run of another dataset is refused before any checkpoint is read
+    other = tmp_path / "other"
+    other.mkdir()
+    config = json.loads((run / "config.json").read_text())
+    (other / "config.json").write_text(json.dumps({**config, "dataset": "mnist-5k"}))
+    monkeypatch.setattr(sys, "argv", ["cluster_channels.py", str(other)])
+    with pytest.raises(SystemExit, match="trained on mnist-5k, not stacked-mnist"):
         script.main()
