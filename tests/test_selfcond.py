@@ -179,6 +179,10 @@ def test_self_condition_refuses_what_it_cannot_do(tmp_path):
         (dict(self_condition=4, cluster_space="d"), "unknown cluster space 'd'"),
         (dict(self_condition=4, recluster_until=0.0), r"--recluster-until must be a fraction in \(0, 1\]"),
         (dict(self_condition=4, recluster_until=1.5), r"--recluster-until must be a fraction"),
+        (
+            dict(self_condition=4, cluster_space="pixels", recluster_until=0.5),
+            "--recluster-until does not apply to --cluster-space pixels",
+        ),
         (dict(self_condition=4, dataset="ring8", model="toy-mlp"), "clusters a set of training images"),
     ):
         with pytest.raises(GankitError, match=match):

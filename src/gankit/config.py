@@ -279,6 +279,11 @@ class TrainConfig:
                 raise GankitError(
                     f"--recluster-until must be a fraction in (0, 1], got {self.recluster_until}"
                 )
+            if self.cluster_space == "pixels":
+                raise GankitError(
+                    "--recluster-until does not apply to --cluster-space pixels "
+                    "(the pixels are clustered once, at the start)"
+                )
         if self.diffaugment is not None:
             from gankit.augment import parse_policy
 
