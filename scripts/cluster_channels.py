@@ -1,13 +1,13 @@
 """Stacked MNIST: how much of each channel's digit a self-conditioned run's clusters carry.
 
-    .venv/bin/python scripts/cluster_channels.py RUN [--spaces discriminator,pixels] [--seed 0]
+    .venv/bin/python scripts/cluster_channels.py RUN [--spaces discriminator,pixels] [--k K] [--seed 0]
 
 A self-conditioned G (`--self-condition K`) draws a cluster label and makes an image of that
 cluster; a channel whose digit the clusters do not determine is left to G alone, as in an
 unconditional GAN, and keeps its digit imbalance. For the run's latest checkpoint this
 prints, per channel, the mutual information (nats) between the training images' cluster
 labels and that channel's digit (the data's own labels; the most is log 10 = 2.303). With
-`--spaces` it also clusters the training images afresh (k-means++, the run's K) in D's
+`--spaces` it also clusters the training images afresh (k-means++, the run's K or `--k`) in D's
 features at that checkpoint and in pixel space, for comparison. A clustering that ignores
 the digits scores about (K - 1)(10 - 1) / 2N, not 0, from the finite sample; that figure
 is printed too.
@@ -73,8 +73,13 @@ def main() -> None:
         "--spaces", default="", help="also cluster afresh in these spaces: discriminator, pixels"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the fresh clusterings")
+    parser.add_argument(
+        "--k", type=int, default=None, help="clusters of the fresh clusterings (default: the run's)"
+    )
     args = parser.parse_args()
     spaces = [s for s in args.spaces.split(",") if s]
+    if args.k is not None and args.k < 2:
+        raise SystemExit(f"error: --k must be at least 2 clusters, got {args.k}")
     for space in spaces:
         if space not in CLUSTER_SPACES:
             raise SystemExit(f"error: unknown space {space!r}; choose one of: {', '.join(CLUSTER_SPACES)}")
@@ -95,20 +100,21 @@ def main() -> None:
     data = trainer.batches.data
     digits = channel_digits(trainer.dataset.labels["train"])
     k = trainer.clusters.k
-    rows = [(f"the run's clusters (step {trainer.clusters.clustered_at})", trainer.clusters.labels)]
+    rows = [(f"the run's clusters (step {trainer.clusters.clustered_at})", k, trainer.clusters.labels)]
     for space in spaces:
-        fresh = ClusterLabels(k, seed=args.seed)
+        fresh = ClusterLabels(args.k or k, seed=args.seed)
         cluster_training_images(fresh, trainer.discriminator, data, step=0, space=space)
         assert fresh.labels is not None
-        rows.append((f"k-means++ in {space} space", fresh.labels))
+        rows.append((f"k-means++ in {space} space", fresh.k, fresh.labels))
     print(f"{args.run}: step {trainer.step}, K = {k}, {len(data)} training images")
-    print(f"mutual information with each channel's digit, nats (most {math.log(10):.3f}; "
-          f"chance about {chance_level(k, len(data)):.3f})")  # fmt: skip
-    print("| clustering | R | G | B |")
-    print("|---|---|---|---|")
-    for name, labels in rows:
-        r, g, b = channel_information(labels, digits, k)
-        print(f"| {name} | {r:.3f} | {g:.3f} | {b:.3f} |")
+    print(f"mutual information with each channel's digit, nats (most {math.log(10):.3f}); "
+          "chance: about (K - 1)(10 - 1) / 2N")  # fmt: skip
+    print("| clustering | K | chance | R | G | B |")
+    print("|---|---|---|---|---|---|")
+    for name, n_clusters, labels in rows:
+        r, g, b = channel_information(labels, digits, n_clusters)
+        chance = chance_level(n_clusters, len(data))
+        print(f"| {name} | {n_clusters} | {chance:.3f} | {r:.3f} | {g:.3f} | {b:.3f} |")
 
 
 if __name__ == "__main__":

@@ -39,7 +39,9 @@ def test_the_script_on_a_self_conditioned_stacked_run(script, tmp_path, monkeypa
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     run = train_tiny_run(tmp_path / "run", "--dataset", "stacked-mnist", "--stack-source", "digits",
                          "--stack-size", "300", "--self-condition", "4")  # fmt: skip
-    monkeypatch.setattr(sys, "argv", ["cluster_channels.py", str(run), "--spaces", "discriminator,pixels"])
+    monkeypatch.setattr(
+        sys, "argv", ["cluster_channels.py", str(run), "--spaces", "discriminator,pixels", "--k", "6"]
+    )
     script.main()
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| ") and "clustering" not in line]
@@ -48,9 +50,14 @@ def test_the_script_on_a_self_conditioned_stacked_run(script, tmp_path, monkeypa
         "| k-means++ in discriminator space",
         "| k-means++ in pixels space",
     ]
-    for row in rows:
-        values = [float(v) for v in row.strip(" |").split(" | ")[1:]]
-        assert len(values) == 3 and all(0 <= v <= math.log(4) + 1e-9 for v in values)  # at most log K
+    for row, k in zip(rows, (4, 6, 6), strict=True):  # the run's K, then --k for fresh clusterings
+        cells = row.strip(" |").split(" | ")[1:]
+        assert int(cells[0]) == k and float(cells[1]) == pytest.approx(script.chance_level(k, 300), abs=1e-3)
+        values = [float(v) for v in cells[2:]]
+        assert len(values) == 3 and all(0 <= v <= math.log(k) + 1e-9 for v in values)  # at most log K
+    monkeypatch.setattr(sys, "argv", ["cluster_channels.py", str(run), "--k", "1"])
+    with pytest.raises(SystemExit, match="--k must be at least 2"):
+        script.main()
     plain = train_tiny_run(tmp_path / "plain", "--dataset", "stacked-mnist", "--stack-source", "digits",
                            "--stack-size", "300")  # fmt: skip
     monkeypatch.setattr(sys, "argv", ["cluster_channels.py", str(plain)])
