@@ -24,10 +24,10 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from gankit.checkpoint import latest_stem
 from gankit.config import CLUSTER_SPACES, TrainConfig
 from gankit.data.stacked import channel_digits
 from gankit.errors import GankitError
-from gankit.io import read_json
 from gankit.resume import resume
 from gankit.selfcond import ClusterLabels, cluster_training_images
 
@@ -56,13 +56,11 @@ def channel_information(labels: Tensor, digits: Tensor, k: int) -> list[float]:
 
 def _latest_only(run: Path, copy: Path) -> Path:
     """`copy`, made a run directory holding `run`'s config and latest checkpoint, no other one."""
+    stem = latest_stem(run / "checkpoint")
     (copy / "checkpoint").mkdir(parents=True)
     shutil.copy2(run / "config.json", copy / "config.json")
-    latest = run / "checkpoint" / "latest.json"
-    shutil.copy2(latest, copy / "checkpoint" / "latest.json")
-    stem = read_json(latest)["stem"]
-    for file in (run / "checkpoint").glob(f"{stem}.*"):
-        shutil.copy2(file, copy / "checkpoint" / file.name)
+    for name in ("latest.json", f"{stem}.json", f"{stem}.safetensors"):
+        shutil.copy2(run / "checkpoint" / name, copy / "checkpoint" / name)
     return copy
 
 

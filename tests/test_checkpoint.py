@@ -73,12 +73,18 @@ def test_crash_mid_write_leaves_previous_checkpoint_loadable(tmp_path, monkeypat
 def test_corrupt_and_missing_checkpoints(tmp_path):
     with pytest.raises(GankitError, match="no checkpoint in"):
         ckpt.load_checkpoint(tmp_path)
+    with pytest.raises(GankitError, match="no checkpoint in"):
+        ckpt.latest_stem(tmp_path)
     ckpt.save_checkpoint(tmp_path, 1, _state(1.0))
+    assert ckpt.latest_stem(tmp_path) == "ckpt_0000001"
     tensors = tmp_path / "ckpt_0000001.safetensors"
     data = bytearray(tensors.read_bytes())
     data[-1] ^= 0xFF
     tensors.write_bytes(bytes(data))
     with pytest.raises(GankitError, match="corrupt"):
+        ckpt.load_checkpoint(tmp_path)
+    (tmp_path / "latest.json").write_text("{}")
+    with pytest.raises(GankitError, match="corrupt: no checkpoint named"):
         ckpt.load_checkpoint(tmp_path)
     (tmp_path / "latest.json").write_text("{not json")
     with pytest.raises(GankitError, match="not valid JSON"):

@@ -89,15 +89,21 @@ def _prune(directory: Path, keep: int) -> None:
             (directory / f"{stem}{suffix}").unlink(missing_ok=True)
 
 
-def load_checkpoint(directory: str | Path) -> dict[str, Any]:
-    """Load the latest checkpoint in `directory`, verifying the tensor file's checksum."""
-    directory = Path(directory)
-    pointer = directory / "latest.json"
+def latest_stem(directory: str | Path) -> str:
+    """The stem (`ckpt_NNNNNNN`) of the checkpoint pair that `directory`'s latest.json names."""
+    pointer = Path(directory) / "latest.json"
     if not pointer.is_file():
         raise GankitError(f"no checkpoint in {directory} (missing latest.json)")
     stem = read_json(pointer).get("stem")
     if not isinstance(stem, str):
         raise GankitError(f"{pointer} is corrupt: no checkpoint named")
+    return stem
+
+
+def load_checkpoint(directory: str | Path) -> dict[str, Any]:
+    """Load the latest checkpoint in `directory`, verifying the tensor file's checksum."""
+    directory = Path(directory)
+    stem = latest_stem(directory)
     meta = read_json(directory / f"{stem}.json")
     tensor_path = directory / f"{stem}.safetensors"
     try:
