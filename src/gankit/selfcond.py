@@ -22,6 +22,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
+from gankit.config import CLUSTER_SPACES
 from gankit.models.parts import eval_mode
 
 Features = Callable[[Tensor], Tensor]
@@ -207,6 +208,6 @@ def cluster_training_images(
     if space == "pixels":
         return clusters.recluster(data, lambda x: x.flatten(1), step)
     if space != "discriminator":
-        raise ValueError(f"unknown cluster space {space!r}; choose discriminator or pixels")
+        raise ValueError(f"unknown cluster space {space!r}; choose one of: {', '.join(CLUSTER_SPACES)}")
     with eval_mode(discriminator):
         return clusters.recluster(data, lambda x: discriminator.body(x).flatten(1), step)
