@@ -8,7 +8,9 @@ unconditional GAN, and keeps its digit imbalance. For the run's latest checkpoin
 prints, per channel, the mutual information (nats) between the training images' cluster
 labels and that channel's digit (the data's own labels; the most is log 10 = 2.303). With
 `--spaces` it also clusters the training images afresh (k-means++, the run's K or `--k`) in D's
-features at that checkpoint and in pixel space, for comparison. A clustering that ignores
+features at that checkpoint, in pixel space, or in each channel's pixels (channels: K clusters
+per channel; each channel's row is then the information its own clusters carry about its own
+digit), for comparison. A clustering that ignores
 the digits scores about (K - 1)(10 - 1) / 2N, not 0, from the finite sample; that figure
 is printed too.
 """
@@ -28,6 +30,7 @@ from gankit.checkpoint import latest_stem
 from gankit.config import CLUSTER_SPACES, TrainConfig
 from gankit.data.stacked import channel_digits
 from gankit.errors import GankitError
+from gankit.models.parts import factor_labels
 from gankit.resume import resume
 from gankit.selfcond import ClusterLabels, cluster_training_images
 
@@ -49,8 +52,12 @@ def chance_level(k: int, n: int, n_digits: int = 10) -> float:
     return (k - 1) * (n_digits - 1) / (2 * n)
 
 
-def channel_information(labels: Tensor, digits: Tensor, k: int) -> list[float]:
-    """Mutual information of `labels` (N,) with each channel's digit, `digits` (N, 3)."""
+def channel_information(labels: Tensor, digits: Tensor, k: int, factored: bool = False) -> list[float]:
+    """Mutual information of `labels` (N,) with each channel's digit, `digits` (N, 3); with
+    `factored`, `labels` (N, 3) holds one label of `k` values per channel (`--cluster-space
+    channels`), and each channel's own label is scored against its digit."""
+    if factored:
+        return [mutual_information(labels[:, c].cpu(), digits[:, c], k, 10) for c in range(digits.shape[1])]
     return [mutual_information(labels.cpu(), digits[:, c], k, 10) for c in range(digits.shape[1])]
 
 
@@ -68,7 +75,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a --self-condition run on stacked-mnist")
     parser.add_argument(
-        "--spaces", default="", help="also cluster afresh in these spaces: discriminator, pixels"
+        "--spaces", default="", help="also cluster afresh in these spaces: discriminator, pixels, channels"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the fresh clusterings")
     parser.add_argument(
@@ -97,20 +104,27 @@ def main() -> None:
     assert trainer.clusters is not None and trainer.clusters.labels is not None
     data = trainer.batches.data
     digits = channel_digits(trainer.dataset.labels["train"])
-    k = trainer.clusters.k
-    rows = [(f"the run's clusters (step {trainer.clusters.clustered_at})", k, trainer.clusters.labels)]
+    channels = data.shape[1]
+    k = config.self_condition  # clusters per channel where the run's labels are factored
+    own = trainer.clusters.labels
+    if trainer.label_factors:
+        own = factor_labels(own, trainer.label_factors)
+    rows = [(f"the run's clusters (step {trainer.clusters.clustered_at})", k, own)]
     for space in spaces:
-        fresh = ClusterLabels(args.k or k, seed=args.seed)
-        cluster_training_images(fresh, trainer.discriminator, data, step=0, space=space)
+        per = args.k or k
+        fresh = ClusterLabels(per**channels if space == "channels" else per, seed=args.seed)
+        cluster_training_images(fresh, trainer.discriminator, data, step=0, space=space, per_channel=per)
         assert fresh.labels is not None
-        rows.append((f"k-means++ in {space} space", fresh.k, fresh.labels))
-    print(f"{args.run}: step {trainer.step}, K = {k}, {len(data)} training images")
+        labels = factor_labels(fresh.labels, (per,) * channels) if space == "channels" else fresh.labels
+        rows.append((f"k-means++ in {space} space", per, labels))
+    per_channel = " per channel" if trainer.label_factors else ""
+    print(f"{args.run}: step {trainer.step}, K = {k}{per_channel}, {len(data)} training images")
     print(f"mutual information with each channel's digit, nats (most {math.log(10):.3f}); "
           "chance: about (K - 1)(10 - 1) / 2N")  # fmt: skip
     print("| clustering | K | chance | R | G | B |")
     print("|---|---|---|---|---|---|")
     for name, n_clusters, labels in rows:
-        r, g, b = channel_information(labels, digits, n_clusters)
+        r, g, b = channel_information(labels, digits, n_clusters, factored=labels.dim() == 2)
         chance = chance_level(n_clusters, len(data))
         print(f"| {name} | {n_clusters} | {chance:.3f} | {r:.3f} | {g:.3f} | {b:.3f} |")
 

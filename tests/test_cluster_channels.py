@@ -33,6 +33,9 @@ def test_channel_information_reads_each_channel(script):
     labels = torch.arange(100) % 10  # the red digit itself
     r, g, b = script.channel_information(labels, digits, 10)
     assert r == pytest.approx(math.log(10)) and g == pytest.approx(0.0, abs=1e-12) and b == 0.0
+    own = torch.stack([digits[:, 1], digits[:, 1], digits[:, 0]], 1)  # one label per channel
+    r, g, b = script.channel_information(own, digits, 10, factored=True)
+    assert r == pytest.approx(0.0, abs=1e-12) and g == pytest.approx(math.log(10)) and b == 0.0
 
 
 def test_the_script_on_a_self_conditioned_stacked_run(script, tmp_path, monkeypatch, capsys):
@@ -40,7 +43,9 @@ def test_the_script_on_a_self_conditioned_stacked_run(script, tmp_path, monkeypa
     run = train_tiny_run(tmp_path / "run", "--dataset", "stacked-mnist", "--stack-source", "digits",
                          "--stack-size", "300", "--self-condition", "4")  # fmt: skip
     monkeypatch.setattr(
-        sys, "argv", ["cluster_channels.py", str(run), "--spaces", "discriminator,pixels", "--k", "6"]
+        sys,
+        "argv",
+        ["cluster_channels.py", str(run), "--spaces", "discriminator,pixels,channels", "--k", "6"],
     )
     script.main()
     out = capsys.readouterr().out
@@ -49,8 +54,9 @@ def test_the_script_on_a_self_conditioned_stacked_run(script, tmp_path, monkeypa
         "| the run's clusters (step 0)",
         "| k-means++ in discriminator space",
         "| k-means++ in pixels space",
+        "| k-means++ in channels space",
     ]
-    for row, k in zip(rows, (4, 6, 6), strict=True):  # the run's K, then --k for fresh clusterings
+    for row, k in zip(rows, (4, 6, 6, 6), strict=True):  # the run's K, then --k for fresh clusterings
         cells = row.strip(" |").split(" | ")[1:]
         assert int(cells[0]) == k and float(cells[1]) == pytest.approx(script.chance_level(k, 300), abs=1e-3)
         values = [float(v) for v in cells[2:]]
@@ -71,3 +77,17 @@ def test_the_script_on_a_self_conditioned_stacked_run(script, tmp_path, monkeypa
     monkeypatch.setattr(sys, "argv", ["cluster_channels.py", str(other)])
     with pytest.raises(SystemExit, match="trained on mnist-5k, not stacked-mnist"):
         script.main()
+
+
+def test_the_script_reads_a_channel_clustered_run_channel_by_channel(script, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    flags = ["--stack-size", "300", "--self-condition", "3", "--cluster-space", "channels"]
+    run = train_tiny_run(tmp_path / "run", "--dataset", "stacked-mnist", "--stack-source", "digits", *flags)
+    monkeypatch.setattr(sys, "argv", ["cluster_channels.py", str(run)])
+    script.main()
+    out = capsys.readouterr().out
+    assert "K = 3 per channel, 300 training images" in out
+    row = next(line for line in out.splitlines() if line.startswith("| the run's clusters"))
+    cells = row.strip(" |").split(" | ")[1:]
+    assert int(cells[0]) == 3
+    assert all(0 < float(v) <= math.log(3) + 1e-9 for v in cells[2:])  # each channel's own 3 clusters

@@ -298,3 +298,33 @@ def test_generate_and_interpolate_sample_in_eval_mode_and_put_the_mode_back():
     g.eval()
     torch.testing.assert_close(generate(g, info, 6, seed=1), x)
     torch.testing.assert_close(interpolate(g, info, rows=1, frames=3), strips)
+
+
+def test_factored_labels_are_one_hot_and_projection_factor_by_factor():
+    from gankit.models.parts import factor_labels
+
+    factors = (2, 3, 4)
+    labels = torch.arange(24)
+    parts = factor_labels(labels, factors)
+    assert parts.tolist()[:5] == [[0, 0, 0], [0, 0, 1], [0, 0, 2], [0, 0, 3], [0, 1, 0]]
+    assert parts.tolist()[-1] == [1, 2, 3]
+    assert torch.equal((parts[:, 0] * 3 + parts[:, 1]) * 4 + parts[:, 2], labels)  # ravel_multi_index order
+    options = ModelOptions(n_classes=24, label_factors=factors)
+    g, d = build_models("mlp", (1, 8, 8), 5, options)
+    inputs = [m for m in g.modules() if isinstance(m, nn.Linear)][0].in_features
+    assert inputs == 5 + 2 + 3 + 4  # one one-hot per factor, not 24 classes
+    seen = []
+    g.base.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+    g.eval()(torch.zeros(24, 5), labels)
+    onehot = seen[0][:, 5:]
+    assert torch.equal(onehot.sum(1), torch.full((24,), 3.0))
+    assert torch.equal(onehot[23], torch.tensor([0, 1, 0, 0, 1, 0, 0, 0, 1.0]))
+    assert d.embed.num_embeddings == 9
+    x = torch.randn(24, 1, 8, 8)
+    d.eval()
+    features = d._features(x).flatten(1)
+    rows = d.embed.weight
+    expected = rows[parts[:, 0]] + rows[2 + parts[:, 1]] + rows[5 + parts[:, 2]]
+    torch.testing.assert_close(d(x, labels) - d(x), (expected * features).sum(1))
+    with pytest.raises(ValueError, match=r"label factors \(2, 3\) make 6 classes, not 24"):
+        build_models("mlp", (1, 8, 8), 5, ModelOptions(n_classes=24, label_factors=(2, 3)))

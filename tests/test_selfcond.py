@@ -7,6 +7,7 @@ import torch
 
 from gankit.cli import main
 from gankit.errors import GankitError
+from gankit.models.parts import factor_labels
 from gankit.resume import resume
 from gankit.sample import GeneratorInfo, balanced_labels, generate, load_generator
 from gankit.selfcond import ClusterLabels, cluster_training_images, kmeans, match_labels
@@ -168,6 +169,40 @@ def test_pixel_clusters_are_the_images_own_k_means_made_once(tmp_path):
     assert not torch.equal(in_d.clusters.labels, direct.labels)
 
 
+def test_channel_clusters_label_each_channel_and_condition_g_factor_by_factor(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    stacked = dict(dataset="stacked-mnist", stack_source="digits", stack_size=300)
+    config = _config(tmp_path, self_condition=3, cluster_space="channels", steps=4, **stacked)
+    trainer = Trainer(config, progress=False)
+    assert trainer.label_factors == (3, 3, 3) and trainer.n_classes == 27
+    trainer.fit()
+    assert trainer.clusters.clustered_at == 0  # pixels do not change: clustered once
+    data = trainer.batches.data
+    direct = ClusterLabels(27, seed=config.seed + 5)
+    direct.cluster_channels(data, 3, step=0)
+    assert torch.equal(trainer.clusters.labels, direct.labels)
+    parts = factor_labels(direct.labels, (3, 3, 3))
+    for c in range(3):  # each channel's label is a k-means fixed point of that channel's pixels
+        pixels = data[:, c].flatten(1)
+        means = torch.stack([pixels[parts[:, c] == j].mean(0) for j in range(3)])
+        assert torch.equal(torch.cdist(pixels, means).argmin(1), parts[:, c])
+        other = torch.stack([pixels[parts[:, (c + 1) % 3] == j].mean(0) for j in range(3)])
+        assert not torch.equal(torch.cdist(pixels, other).argmin(1), parts[:, (c + 1) % 3])
+    with pytest.raises(ValueError, match="3 channels of 4 clusters make 64 labels, not 27"):
+        direct.cluster_channels(data, 4, step=0)
+    generator, info = load_generator(tmp_path / "run")
+    assert info.label_factors == (3, 3, 3) and info.n_classes == 27 and len(info.class_prior) == 27
+    assert generate(generator, info, 6, seed=0).shape == (6, *data.shape[1:])
+    assert generate(generator, info, 2, seed=0, label=26).shape[0] == 2
+    from gankit.rejection import load_rejection_sampler
+
+    sampler = load_rejection_sampler(tmp_path / "run", generator, info)
+    assert sampler.discriminator.label_factors == (3, 3, 3)
+    too_many = _config(tmp_path / "big", self_condition=101, cluster_space="channels", **stacked)
+    with pytest.raises(GankitError, match="101 clusters in each of 3 channels make 1,030,301 labels"):
+        Trainer(too_many, progress=False)
+
+
 def test_self_condition_refuses_what_it_cannot_do(tmp_path):
     for bad, match in (
         (dict(self_condition=1), "at least 2 clusters"),
@@ -182,6 +217,14 @@ def test_self_condition_refuses_what_it_cannot_do(tmp_path):
         (
             dict(self_condition=4, cluster_space="pixels", recluster_until=0.5),
             "--recluster-until does not apply to --cluster-space pixels",
+        ),
+        (
+            dict(self_condition=4, cluster_space="channels", recluster_until=0.5),
+            "--recluster-until does not apply to --cluster-space channels",
+        ),
+        (
+            dict(self_condition=4, cluster_space="channels", dataset="ring8", model="toy-mlp"),
+            "--cluster-space channels clusters the channels of images; ring8 is vector data",
         ),
         (dict(self_condition=4, dataset="ring8", model="toy-mlp"), "clusters a set of training images"),
     ):

@@ -82,7 +82,8 @@ HELP = {
     "k-means clusters of D's features of the training images; 0 is off",
     "recluster_every": "--self-condition: cluster the training images again every N steps",
     "cluster_space": "--self-condition: cluster D's features of the training images (discriminator, "
-    "as Liu et al.) or the images themselves (pixels: one clustering, since pixels do not change)",
+    "as Liu et al.), the images themselves (pixels: one clustering, since pixels do not change), or "
+    "each channel on its own (channels: K clusters per channel, an image's label the tuple of them)",
     "recluster_until": "--self-condition: no new clustering after this fraction of the steps (e.g. where "
     "--lr-decay-start begins), so G ends on the labels it trained with",
     "compile": "torch.compile G's and D's forward passes (same math; compile time at the first steps)",

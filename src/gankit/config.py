@@ -17,7 +17,11 @@ OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")  # torch.compile modes that capture CUDA graphs
-CLUSTER_SPACES = ("discriminator", "pixels")  # where --self-condition clusters the training images
+CLUSTER_SPACES = (
+    "discriminator",
+    "pixels",
+    "channels",
+)  # where --self-condition clusters the training images
 
 # Default learning rates per optimizer: Adam 2e-4 (DCGAN), SGD 1e-3 (the Keras document).
 DEFAULT_LR = {"adam": 2e-4, "sgd": 1e-3}
@@ -170,8 +174,9 @@ class TrainConfig:
             self.stack_size,
         )
 
-    def model_options(self, n_classes: int = 0) -> ModelOptions:
-        """The model settings of this config, for a G and D conditioned on `n_classes` (0: none)."""
+    def model_options(self, n_classes: int = 0, label_factors: tuple[int, ...] = ()) -> ModelOptions:
+        """The model settings of this config, for a G and D conditioned on `n_classes` (0: none),
+        seen factor by factor where `label_factors` is given (`--cluster-space channels`)."""
         from gankit.models import ModelOptions
 
         return ModelOptions(
@@ -182,6 +187,7 @@ class TrainConfig:
             self.g_width,
             self.d_width,
             self.minibatch_disc,
+            tuple(label_factors),
         )
 
     def validated(self) -> TrainConfig:
@@ -279,9 +285,9 @@ class TrainConfig:
                 raise GankitError(
                     f"--recluster-until must be a fraction in (0, 1], got {self.recluster_until}"
                 )
-            if self.cluster_space == "pixels":
+            if self.cluster_space in ("pixels", "channels"):
                 raise GankitError(
-                    "--recluster-until does not apply to --cluster-space pixels "
+                    f"--recluster-until does not apply to --cluster-space {self.cluster_space} "
                     "(the pixels are clustered once, at the start)"
                 )
         if self.diffaugment is not None:

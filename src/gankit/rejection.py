@@ -479,7 +479,7 @@ def load_rejection_sampler(
         discriminator: nn.Module = FourierCritic(info.shape[0], scale=options.fourier_scale, seed=seed)
         pack = 1
     else:
-        model_options = config.model_options(info.n_classes)
+        model_options = config.model_options(info.n_classes, info.label_factors or ())
         discriminator = build_models(info.model, info.shape, info.noise_dim, model_options)[1]
         try:
             discriminator.load_state_dict(state["discriminator"])

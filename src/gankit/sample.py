@@ -39,6 +39,7 @@ class GeneratorInfo:
     gankit_version: str = __version__
     class_prior: tuple[float, ...] | None = None  # shares of the classes (self-conditioned runs)
     g_width: int | None = None  # G's base channel count, where the run set one (--g-width)
+    label_factors: tuple[int, ...] | None = None  # classes per label factor (--cluster-space channels)
 
     @classmethod
     def from_dict(cls, data: dict) -> GeneratorInfo:
@@ -47,6 +48,8 @@ class GeneratorInfo:
             fields = {k: v for k, v in data.items() if k in names}
             if fields.get("class_prior") is not None:
                 fields["class_prior"] = tuple(float(p) for p in fields["class_prior"])
+            if fields.get("label_factors") is not None:
+                fields["label_factors"] = tuple(int(k) for k in fields["label_factors"])
             return cls(**{**fields, "shape": tuple(data["shape"])})
         except (KeyError, TypeError) as exc:
             raise GankitError(f"generator.json is missing a field ({exc})") from None
@@ -92,7 +95,9 @@ def load_generator(
         state = load_checkpoint(path / "checkpoint")
         info = GeneratorInfo.from_dict(state["generator_info"])
         weights = state["generator_ema"] if ema and "generator_ema" in state else state["generator"]
-    generator = build_generator(info.model, info.shape, info.noise_dim, info.n_classes, info.g_width)
+    generator = build_generator(
+        info.model, info.shape, info.noise_dim, info.n_classes, info.g_width, info.label_factors or ()
+    )
     try:
         generator.load_state_dict(weights)
     except RuntimeError as exc:

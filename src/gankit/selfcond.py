@@ -9,7 +9,10 @@ images under their label, Hungarian method), so a label keeps its meaning for G.
 labels in proportion to the clusters' sizes in the real data: every group of images D can
 tell apart must get its share of G's samples, which is what an unconditional G that makes
 some kinds of image too rarely fails to do. `cluster_training_images(..., space="pixels")`
-clusters the images themselves instead (`--cluster-space pixels`).
+clusters the images themselves instead (`--cluster-space pixels`), and `space="channels"`
+clusters each channel of the images on its own (`--cluster-space channels`): an image's label
+is then the tuple of its channels' clusters, K per channel, so on Stacked MNIST, where each
+channel holds a digit of its own, G is told what to draw in every channel.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from torch import Tensor, nn
 
 from gankit.config import CLUSTER_SPACES
 from gankit.models.parts import eval_mode
+
+MAX_CHANNEL_LABELS = 1_000_000  # --cluster-space channels: at most this many label tuples
 
 Features = Callable[[Tensor], Tensor]
 """`features(x)`: (n, F) features of a batch of images (n, *shape)."""
@@ -131,6 +136,36 @@ class ClusterLabels:
         """Cluster `data` (N, *shape) in `features`' space; return what the clustering did."""
         if len(data) < self.k:
             raise ValueError(f"{len(data)} training images cannot fill {self.k} clusters")
+        labels = self._fit(data, features, self.k, follow=True)
+        kept = 1.0
+        if self.labels is not None:
+            labels = match_labels(self.labels, labels, self.k).to(labels.device)[labels]
+            kept = float((labels == self.labels).double().mean())
+        return self._done(labels, step, kept)
+
+    @torch.no_grad()
+    def cluster_channels(self, data: Tensor, per_channel: int, step: int) -> dict[str, float]:
+        """Cluster each channel of `data` (N, C, ...) on its own, in pixels, into `per_channel`
+        clusters; an image's label is the tuple of its channels' clusters, numbered as
+        `gankit.models.parts.factor_labels` reads it (`self.k` must be `per_channel ** C`)."""
+        channels = data.shape[1]
+        if self.k != per_channel**channels:
+            raise ValueError(
+                f"{channels} channels of {per_channel} clusters make "
+                f"{per_channel**channels} labels, not {self.k}"
+            )
+        if len(data) < per_channel:
+            raise ValueError(f"{len(data)} training images cannot fill {per_channel} clusters")
+        labels = torch.zeros(len(data), dtype=torch.long, device=data.device)
+        for c in range(channels):
+            part = self._fit(data, lambda x, c=c: x[:, c].flatten(1), per_channel, follow=False)
+            labels = labels * per_channel + part
+        return self._done(labels, step, 1.0)
+
+    def _fit(self, data: Tensor, features: Features, k: int, follow: bool) -> Tensor:
+        """(N,) k-means labels of `data` in `features`' space (randomly projected to `dims`
+        columns where wider), fitted on up to `fit_size` of the images; with `follow`, k-means
+        starts from the last clustering's clusters (`_old_means`)."""
         width = features(data[:1]).shape[1]
         projection = None  # (F, dims): a random projection of wide features
         if width > self.dims:
@@ -145,17 +180,16 @@ class ClusterLabels:
         fit_features = torch.cat(
             [projected(data[fit[i : i + self.batch]]) for i in range(0, len(fit), self.batch)]
         )
-        centroids, _ = kmeans(fit_features, self.k, self.generator, init=self._old_means(fit, fit_features))
-        labels = torch.cat(
+        init = self._old_means(fit, fit_features) if follow else None
+        centroids, _ = kmeans(fit_features, k, self.generator, init=init)
+        return torch.cat(
             [
                 _squared_distances(projected(data[i : i + self.batch]), centroids).argmin(1)
                 for i in range(0, len(data), self.batch)
             ]
         )  # (N,)
-        kept = 1.0
-        if self.labels is not None:
-            labels = match_labels(self.labels, labels, self.k).to(labels.device)[labels]
-            kept = float((labels == self.labels).double().mean())
+
+    def _done(self, labels: Tensor, step: int, kept: float) -> dict[str, float]:
         self._set_labels(labels)
         self.clustered_at = step
         assert self.prior is not None
@@ -198,13 +232,22 @@ class ClusterLabels:
 
 
 def cluster_training_images(
-    clusters: ClusterLabels, discriminator: nn.Module, data: Tensor, step: int, space: str = "discriminator"
+    clusters: ClusterLabels,
+    discriminator: nn.Module,
+    data: Tensor,
+    step: int,
+    space: str = "discriminator",
+    per_channel: int = 0,
 ) -> dict[str, float]:
     """`clusters.recluster` in the features of `discriminator`'s body (a `ComposedDiscriminator`),
     flattened, with D in eval mode (BatchNorm's running statistics, no dropout) and put back;
     or, with `space="pixels"` (`--cluster-space pixels`), in the space of the images
-    themselves, flattened. D's features follow what D attends to, and the clusters, through
-    the projection term, shape what it attends to; pixels weigh every part of an image alike."""
+    themselves, flattened; or, with `space="channels"` (`--cluster-space channels`), each
+    channel's pixels into `per_channel` clusters (`ClusterLabels.cluster_channels`). D's
+    features follow what D attends to, and the clusters, through the projection term, shape
+    what it attends to; pixels weigh every part of an image alike."""
+    if space == "channels":
+        return clusters.cluster_channels(data, per_channel, step)
     if space == "pixels":
         return clusters.recluster(data, lambda x: x.flatten(1), step)
     if space != "discriminator":

@@ -72,10 +72,12 @@ def build_step_modules(
     device: torch.device,
     dist: DistContext,
     channels_last: bool,
+    label_factors: tuple[int, ...] = (),
 ) -> StepModules:
     """Build G and D for `config` on `device` (initialised from torch's global RNG), with
     SyncBatchNorm under `--sync-bn`, channels-last memory when asked, the DDP wrappers under
-    torchrun and `torch.compile` under `--compile`. Options these cannot honour are refused."""
+    torchrun and `torch.compile` under `--compile`. Options these cannot honour are refused.
+    `label_factors`: G and D see each label factor by factor (`ModelOptions.label_factors`)."""
     if config.compile_mode == "reduce-overhead" and device.type != "cuda":
         raise GankitError("--compile-mode reduce-overhead is CUDA graphs and needs CUDA")
     if dist.enabled and (config.r1 or config.gp):
@@ -84,7 +86,7 @@ def build_step_modules(
             "DistributedDataParallel's gradient averaging"
         )
     generator, discriminator = build_models(
-        config.model, shape, config.noise_dim, config.model_options(n_classes)
+        config.model, shape, config.noise_dim, config.model_options(n_classes, label_factors)
     )
     if config.sync_bn and dist.enabled:
         if device.type != "cuda":

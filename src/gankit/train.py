@@ -31,7 +31,7 @@ from gankit.optim import grad_norm, linear_decay, make_optimizer, match_param_la
 from gankit.precision import autocast, resolve_precision, step_numerics
 from gankit.regularizers import gradient_penalty, r1_penalty
 from gankit.sample import GeneratorInfo, balanced_labels, export_generator
-from gankit.selfcond import ClusterLabels, cluster_training_images
+from gankit.selfcond import MAX_CHANNEL_LABELS, ClusterLabels, cluster_training_images
 from gankit.step_modules import build_step_modules, call_with_labels
 from gankit.viz import make_grid, save_loss_curves, save_png, save_scatter
 from gankit.watch import RunWatcher
@@ -90,7 +90,10 @@ class Trainer:
         )
         self.loss = get_loss(config.loss)
 
+        self.label_factors = self._label_factors()  # (K,) * C under --cluster-space channels
         self.n_classes = self._n_classes() if config.conditional else config.self_condition
+        if self.label_factors:
+            self.n_classes = math.prod(self.label_factors)
         self.augment = self._augment_policy()
         self._build_models()
         self.noise_rng = torch.Generator(self.device).manual_seed(config.seed + 1)
@@ -118,7 +121,13 @@ class Trainer:
         c = self.config
         torch.manual_seed(c.seed)  # model initialisation and dropout draw from the global RNG
         modules = build_step_modules(
-            c, self.dataset.shape, self.n_classes, self.device, self.dist, self._channels_last
+            c,
+            self.dataset.shape,
+            self.n_classes,
+            self.device,
+            self.dist,
+            self._channels_last,
+            self.label_factors,
         )
         self.generator, self.discriminator = modules.generator, modules.discriminator
         # what the updates run through: DDP wrappers, compiled callables, or the models themselves
@@ -147,6 +156,25 @@ class Trainer:
             raise GankitError(f"--conditional needs a labelled dataset; {self.config.dataset} has no labels")
         return int(labels.max()) + 1
 
+    def _label_factors(self) -> tuple[int, ...]:
+        """`--cluster-space channels`: K clusters in each of the data's C channels, K ** C labels."""
+        c = self.config
+        if not c.self_condition or c.cluster_space != "channels":
+            return ()
+        if self.dataset.kind != "image":
+            raise GankitError(
+                f"--cluster-space channels clusters the channels of images; {c.dataset} is "
+                f"{self.dataset.kind} data"
+            )
+        factors = (c.self_condition,) * self.dataset.shape[0]
+        if math.prod(factors) > MAX_CHANNEL_LABELS:
+            raise GankitError(
+                f"--cluster-space channels: {c.self_condition} clusters in each of {len(factors)} "
+                f"channels make {math.prod(factors):,} labels, more than {MAX_CHANNEL_LABELS:,}; "
+                "lower --self-condition"
+            )
+        return factors
+
     def _new_clusters(self) -> ClusterLabels | None:
         """The self-conditioning labels (`gankit.selfcond`), before their first clustering."""
         if not self.config.self_condition:
@@ -156,21 +184,27 @@ class Trainer:
                 f"--self-condition clusters a set of training images; {self.config.dataset} is "
                 f"{self.dataset.kind} data"
             )
-        return ClusterLabels(self.config.self_condition, self.config.seed + 5)
+        k = math.prod(self.label_factors) if self.label_factors else self.config.self_condition
+        return ClusterLabels(k, self.config.seed + 5)
 
     @property
     def _recluster_until(self) -> int | None:
         """The step from which the clusters stay as they are (`--recluster-until`), or None.
         Pixels do not change, so clusters of pixels are made once, at the start."""
         c = self.config
-        if c.cluster_space == "pixels":
+        if c.cluster_space in ("pixels", "channels"):
             return 0
         return None if c.recluster_until is None else math.ceil(c.recluster_until * c.steps)
 
     def _recluster(self) -> None:
         assert self.clusters is not None and isinstance(self.batches, TensorBatches)
         cluster_training_images(
-            self.clusters, self.discriminator, self.batches.data, self.step, self.config.cluster_space
+            self.clusters,
+            self.discriminator,
+            self.batches.data,
+            self.step,
+            self.config.cluster_space,
+            self.config.self_condition,
         )
         self._use_clusters()
 
@@ -422,6 +456,7 @@ class Trainer:
             ema=self.ema is not None,
             class_prior=self._class_prior(),
             g_width=c.g_width,
+            label_factors=self.label_factors or None,
         )
 
     def _class_prior(self) -> tuple[float, ...] | None:

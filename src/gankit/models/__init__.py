@@ -51,7 +51,9 @@ class ModelOptions:
     normalization on every weight of D; `g_width`, `d_width`: the base channel counts of G
     and D (None: the model's own, 64 for dcgan and resnet), for models that take them;
     `minibatch_disc`: that many minibatch-discrimination features before D's last layer
-    (0: none).
+    (0: none); `label_factors`: the class counts (K_1, ..., K_F) whose product the
+    `n_classes` classes are, so G and D see a label factor by factor (`factor_labels`);
+    empty: plain classes.
     """
 
     n_classes: int = 0
@@ -61,6 +63,7 @@ class ModelOptions:
     g_width: int | None = None
     d_width: int | None = None
     minibatch_disc: int = 0
+    label_factors: tuple[int, ...] = ()
 
     def widths(self, name: str) -> dict[str, int]:
         """The width arguments to give model `name`'s build; an error where it takes none."""
@@ -111,14 +114,21 @@ def build_models(
     options, shape = options or ModelOptions(), tuple(shape)
     widths = options.widths(name)
     build = functools.partial(get_model(name).build, **widths)
-    generator, discriminator = build(shape, noise_dim + options.n_classes)
+    label_inputs = sum(options.label_factors) if options.label_factors else options.n_classes
+    generator, discriminator = build(shape, noise_dim + label_inputs)
     if options.n_classes:
-        generator = ConditionalGenerator(generator, options.n_classes)
+        generator = ConditionalGenerator(generator, options.n_classes, options.label_factors)
     if options.composed:
         packed = (shape[0] * options.pack, *shape[1:])
         base = build(packed, noise_dim)[1] if options.pack > 1 else discriminator
         discriminator = ComposedDiscriminator(
-            base, shape, options.pack, options.minibatch_std, options.n_classes, options.minibatch_disc
+            base,
+            shape,
+            options.pack,
+            options.minibatch_std,
+            options.n_classes,
+            options.minibatch_disc,
+            options.label_factors,
         )
     if options.spectral_norm:
         apply_spectral_norm(discriminator)
@@ -126,7 +136,14 @@ def build_models(
 
 
 def build_generator(
-    name: str, shape: tuple[int, ...], noise_dim: int, n_classes: int = 0, width: int | None = None
+    name: str,
+    shape: tuple[int, ...],
+    noise_dim: int,
+    n_classes: int = 0,
+    width: int | None = None,
+    label_factors: tuple[int, ...] = (),
 ) -> nn.Module:
-    """The generator of model `name` (`width`: its base channel count, None for the model's own)."""
-    return build_models(name, shape, noise_dim, ModelOptions(n_classes=n_classes, g_width=width))[0]
+    """The generator of model `name` (`width`: its base channel count, None for the model's own;
+    `label_factors`: as in `ModelOptions`)."""
+    options = ModelOptions(n_classes=n_classes, g_width=width, label_factors=tuple(label_factors))
+    return build_models(name, shape, noise_dim, options)[0]

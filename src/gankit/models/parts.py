@@ -7,6 +7,7 @@ and a head, so the options below apply to every model alike.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -19,6 +20,7 @@ __all__ = [
     "ConditionalGenerator",
     "MinibatchDiscrimination",
     "eval_mode",
+    "factor_labels",
     "minibatch_std",
     "pack_samples",
 ]
@@ -35,21 +37,48 @@ def eval_mode(module: nn.Module) -> Iterator[nn.Module]:
         module.train(was_training)
 
 
+def factor_labels(labels: Tensor, factors: tuple[int, ...]) -> Tensor:
+    """(N,) labels of the product of `factors` classes -> (N, len(factors)) one class per factor.
+
+    Label y stands for the tuple (y_1, ..., y_F) with y = ((y_1 * K_2) + y_2) * K_3 + ...:
+    the first factor varies slowest, as in `numpy.ravel_multi_index`.
+    """
+    digits = []
+    for size in reversed(factors):
+        digits.append(labels % size)
+        labels = torch.div(labels, size, rounding_mode="floor")
+    return torch.stack(digits[::-1], dim=1)
+
+
+def _check_factors(n_classes: int, factors: tuple[int, ...]) -> None:
+    if factors and math.prod(factors) != n_classes:
+        raise ValueError(f"label factors {factors} make {math.prod(factors)} classes, not {n_classes}")
+
+
 class ConditionalGenerator(nn.Module):
     """G(z, y) = base([z, onehot(y)]): the conditional generator of Mirza & Osindero 2014.
 
+    With `factors` (K_1, ..., K_F) a label is a tuple of F classes (`factor_labels`) and G sees
+    one one-hot per factor side by side, K_1 + ... + K_F inputs instead of K_1 * ... * K_F.
     Called without labels it draws classes 0, 1, ..., K-1 in turn (a balanced draw), so
     every tool that calls G(noise) gets an even mix of classes.
     """
 
-    def __init__(self, base: nn.Module, n_classes: int) -> None:
+    def __init__(self, base: nn.Module, n_classes: int, factors: tuple[int, ...] = ()) -> None:
         super().__init__()
-        self.base, self.n_classes = base, n_classes
+        _check_factors(n_classes, tuple(factors))
+        self.base, self.n_classes, self.factors = base, n_classes, tuple(factors)
 
     def forward(self, noise: Tensor, labels: Tensor | None = None) -> Tensor:
         if labels is None:
             labels = torch.arange(len(noise), device=noise.device) % self.n_classes
-        onehot = F.one_hot(labels, self.n_classes).to(noise.dtype)  # (N, K)
+        if self.factors:
+            parts = factor_labels(labels, self.factors)  # (N, F)
+            onehot = torch.cat(
+                [F.one_hot(parts[:, i], size) for i, size in enumerate(self.factors)], dim=1
+            ).to(noise.dtype)  # (N, K_1 + ... + K_F)
+        else:
+            onehot = F.one_hot(labels, self.n_classes).to(noise.dtype)  # (N, K)
         return self.base(torch.cat([noise, onehot], dim=1))
 
 
@@ -151,8 +180,11 @@ class ComposedDiscriminator(nn.Module):
         use_minibatch_std: bool = False,
         n_classes: int = 0,
         minibatch_kernels: int = 0,
+        label_factors: tuple[int, ...] = (),
     ) -> None:
         super().__init__()
+        _check_factors(n_classes, tuple(label_factors))
+        self.label_factors = tuple(label_factors)
         layers = list(base.net)
         self.body = nn.Sequential(*layers[:-1])
         self.pack, self.use_minibatch_std = pack, use_minibatch_std
@@ -163,8 +195,9 @@ class ComposedDiscriminator(nn.Module):
         if minibatch_kernels:
             body_size = self._probe(input_shape, self._packed_body)
             self.minibatch_disc = MinibatchDiscrimination(body_size, minibatch_kernels)
-        if n_classes:
-            self.embed = nn.Embedding(n_classes, self._probe(input_shape, self._features))
+        if n_classes:  # with label factors, one embedding row per class of each factor, summed
+            rows = sum(self.label_factors) if self.label_factors else n_classes
+            self.embed = nn.Embedding(rows, self._probe(input_shape, self._features))
             nn.init.xavier_uniform_(self.embed.weight)
 
     @torch.no_grad()
@@ -187,5 +220,14 @@ class ComposedDiscriminator(nn.Module):
         features = self._features(x)
         logits = self.head(features).reshape(len(features))  # (N / pack,)
         if labels is not None and self.embed is not None:
-            logits = logits + (self.embed(labels) * features.flatten(1)).sum(dim=1)
+            logits = logits + (self._embedding(labels) * features.flatten(1)).sum(dim=1)
         return logits
+
+    def _embedding(self, labels: Tensor) -> Tensor:
+        """(N, F) projection vectors of `labels`: one row of `embed`, or with label factors the
+        sum of one row per factor (rows K_1 + ... + K_{i-1} onwards belong to factor i)."""
+        assert self.embed is not None
+        if not self.label_factors:
+            return self.embed(labels)
+        offsets = torch.tensor([0, *self.label_factors[:-1]], device=labels.device).cumsum(0)
+        return self.embed(factor_labels(labels, self.label_factors) + offsets).sum(dim=1)
