@@ -52,11 +52,11 @@ def chance_level(k: int, n: int, n_digits: int = 10) -> float:
     return (k - 1) * (n_digits - 1) / (2 * n)
 
 
-def channel_information(labels: Tensor, digits: Tensor, k: int, factored: bool = False) -> list[float]:
-    """Mutual information of `labels` (N,) with each channel's digit, `digits` (N, 3); with
-    `factored`, `labels` (N, 3) holds one label of `k` values per channel (`--cluster-space
-    channels`), and each channel's own label is scored against its digit."""
-    if factored:
+def channel_information(labels: Tensor, digits: Tensor, k: int) -> list[float]:
+    """Mutual information of `labels` (N,) with each channel's digit, `digits` (N, 3); labels
+    of shape (N, 3) hold one label of `k` values per channel (`--cluster-space channels`), and
+    each channel's own label is scored against its digit."""
+    if labels.dim() == 2:
         return [mutual_information(labels[:, c].cpu(), digits[:, c], k, 10) for c in range(digits.shape[1])]
     return [mutual_information(labels.cpu(), digits[:, c], k, 10) for c in range(digits.shape[1])]
 
@@ -124,7 +124,7 @@ def main() -> None:
     print("| clustering | K | chance | R | G | B |")
     print("|---|---|---|---|---|---|")
     for name, n_clusters, labels in rows:
-        r, g, b = channel_information(labels, digits, n_clusters, factored=labels.dim() == 2)
+        r, g, b = channel_information(labels, digits, n_clusters)
         chance = chance_level(n_clusters, len(data))
         print(f"| {name} | {n_clusters} | {chance:.3f} | {r:.3f} | {g:.3f} | {b:.3f} |")
 

@@ -34,7 +34,7 @@ def test_channel_information_reads_each_channel(script):
     r, g, b = script.channel_information(labels, digits, 10)
     assert r == pytest.approx(math.log(10)) and g == pytest.approx(0.0, abs=1e-12) and b == 0.0
     own = torch.stack([digits[:, 1], digits[:, 1], digits[:, 0]], 1)  # one label per channel
-    r, g, b = script.channel_information(own, digits, 10, factored=True)
+    r, g, b = script.channel_information(own, digits, 10)
     assert r == pytest.approx(0.0, abs=1e-12) and g == pytest.approx(math.log(10)) and b == 0.0
 
 

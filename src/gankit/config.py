@@ -17,11 +17,10 @@ OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")  # torch.compile modes that capture CUDA graphs
-CLUSTER_SPACES = (
-    "discriminator",
-    "pixels",
-    "channels",
-)  # where --self-condition clusters the training images
+# Where --self-condition clusters the training images; the images' own pixels do not change
+# as training goes, so clusters of them are made once, at the start.
+CLUSTER_SPACES = ("discriminator", "pixels", "channels")
+CLUSTERED_ONCE = ("pixels", "channels")
 
 # Default learning rates per optimizer: Adam 2e-4 (DCGAN), SGD 1e-3 (the Keras document).
 DEFAULT_LR = {"adam": 2e-4, "sgd": 1e-3}
@@ -285,7 +284,7 @@ class TrainConfig:
                 raise GankitError(
                     f"--recluster-until must be a fraction in (0, 1], got {self.recluster_until}"
                 )
-            if self.cluster_space in ("pixels", "channels"):
+            if self.cluster_space in CLUSTERED_ONCE:
                 raise GankitError(
                     f"--recluster-until does not apply to --cluster-space {self.cluster_space} "
                     "(the pixels are clustered once, at the start)"

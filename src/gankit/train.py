@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from gankit import __version__
 from gankit.augment import diff_augment, parse_policy
 from gankit.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
-from gankit.config import CUDA_GRAPH_MODES, TrainConfig
+from gankit.config import CLUSTERED_ONCE, CUDA_GRAPH_MODES, TrainConfig
 from gankit.data import Dataset, ImageData, load_dataset, to_uint8
 from gankit.data.batches import SyntheticBatches, TensorBatches
 from gankit.diagnostics import FiniteChecks, NonFiniteError
@@ -91,9 +91,7 @@ class Trainer:
         self.loss = get_loss(config.loss)
 
         self.label_factors = self._label_factors()  # (K,) * C under --cluster-space channels
-        self.n_classes = self._n_classes() if config.conditional else config.self_condition
-        if self.label_factors:
-            self.n_classes = math.prod(self.label_factors)
+        self.n_classes = self._n_classes()
         self.augment = self._augment_policy()
         self._build_models()
         self.noise_rng = torch.Generator(self.device).manual_seed(config.seed + 1)
@@ -150,7 +148,10 @@ class Trainer:
         return self.config.channels_last and image and not self.config.compile
 
     def _n_classes(self) -> int:
-        """The number of classes of a labelled image dataset (for `--conditional`)."""
+        """How many labels G and D see: the dataset's classes (`--conditional`), K ** C
+        (`--cluster-space channels`), K (`--self-condition`), or none (0)."""
+        if not self.config.conditional:
+            return math.prod(self.label_factors) if self.label_factors else self.config.self_condition
         labels = getattr(self.dataset, "labels", {}).get("train")
         if labels is None:
             raise GankitError(f"--conditional needs a labelled dataset; {self.config.dataset} has no labels")
@@ -184,15 +185,14 @@ class Trainer:
                 f"--self-condition clusters a set of training images; {self.config.dataset} is "
                 f"{self.dataset.kind} data"
             )
-        k = math.prod(self.label_factors) if self.label_factors else self.config.self_condition
-        return ClusterLabels(k, self.config.seed + 5)
+        return ClusterLabels(self.n_classes, self.config.seed + 5)
 
     @property
     def _recluster_until(self) -> int | None:
         """The step from which the clusters stay as they are (`--recluster-until`), or None.
         Pixels do not change, so clusters of pixels are made once, at the start."""
         c = self.config
-        if c.cluster_space in ("pixels", "channels"):
+        if c.cluster_space in CLUSTERED_ONCE:
             return 0
         return None if c.recluster_until is None else math.ceil(c.recluster_until * c.steps)
 

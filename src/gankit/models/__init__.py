@@ -10,7 +10,7 @@ from torch import nn
 
 from gankit.errors import GankitError
 from gankit.models import dcgan, keras_mnist, mlp, resnet, toy
-from gankit.models.parts import ComposedDiscriminator, ConditionalGenerator
+from gankit.models.parts import ComposedDiscriminator, ConditionalGenerator, label_width
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def build_models(
     options, shape = options or ModelOptions(), tuple(shape)
     widths = options.widths(name)
     build = functools.partial(get_model(name).build, **widths)
-    label_inputs = sum(options.label_factors) if options.label_factors else options.n_classes
+    label_inputs = label_width(options.n_classes, options.label_factors)
     generator, discriminator = build(shape, noise_dim + label_inputs)
     if options.n_classes:
         generator = ConditionalGenerator(generator, options.n_classes, options.label_factors)

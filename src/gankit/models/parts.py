@@ -50,6 +50,11 @@ def factor_labels(labels: Tensor, factors: tuple[int, ...]) -> Tensor:
     return torch.stack(digits[::-1], dim=1)
 
 
+def label_width(n_classes: int, factors: tuple[int, ...] = ()) -> int:
+    """How many one-hot inputs (or embedding rows) a label takes: K, or K_1 + ... + K_F with factors."""
+    return sum(factors) if factors else n_classes
+
+
 def _check_factors(n_classes: int, factors: tuple[int, ...]) -> None:
     if factors and math.prod(factors) != n_classes:
         raise ValueError(f"label factors {factors} make {math.prod(factors)} classes, not {n_classes}")
@@ -196,7 +201,7 @@ class ComposedDiscriminator(nn.Module):
             body_size = self._probe(input_shape, self._packed_body)
             self.minibatch_disc = MinibatchDiscrimination(body_size, minibatch_kernels)
         if n_classes:  # with label factors, one embedding row per class of each factor, summed
-            rows = sum(self.label_factors) if self.label_factors else n_classes
+            rows = label_width(n_classes, self.label_factors)
             self.embed = nn.Embedding(rows, self._probe(input_shape, self._features))
             nn.init.xavier_uniform_(self.embed.weight)
 
