@@ -83,6 +83,27 @@ def test_balanced_labels_follow_the_class_prior():
     assert GeneratorInfo.from_dict({**uniform.__dict__, "class_prior": list(prior)}).class_prior == prior
 
 
+def test_interpolation_strips_show_classes_the_prior_holds():
+    from gankit.sample import interpolate
+
+    prior = (0.0, 0.0, 0.0, 0.0, 0.5, 0.5)  # classes 0-3 held no training image
+    info = GeneratorInfo("mlp", (1, 2, 2), "uniform", 3, "tanh", "image", "digits", 0, 6, class_prior=prior)
+
+    class Recorder(torch.nn.Module):  # a generator that keeps the labels it is asked for
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[torch.Tensor] = []
+
+        def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+            self.seen.append(labels)
+            return torch.zeros(len(z), 1, 2, 2)
+
+    recorder = Recorder()
+    interpolate(recorder, info, rows=4, frames=3)
+    labels = torch.cat(recorder.seen).view(4, 3)
+    assert (labels == labels[:, :1]).all() and set(labels[:, 0].tolist()) == {4, 5}
+
+
 def test_cluster_labels_recluster_on_schedule_and_keep_their_names():
     x, truth = _blobs(spread=0.01)
     clusters = ClusterLabels(4, seed=0)

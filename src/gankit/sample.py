@@ -185,7 +185,9 @@ def interpolate(
 
     Normal noise is interpolated spherically (slerp), so every frame has a typical norm;
     uniform noise linearly, so it stays in the cube. Returns (rows * frames, ...) row by row.
-    A conditional generator keeps one class along a strip (`label`, or the strip's number mod K).
+    A conditional generator keeps one class along a strip: `label`, or strip r gets the class
+    `balanced_labels` gives index r (r mod K; a self-conditioned run's classes by their shares,
+    so no strip shows a class that no training image fell in).
     """
     if frames < 2:
         raise GankitError(f"--frames must be >= 2, got {frames}")
@@ -201,8 +203,8 @@ def interpolate(
         path = (1 - t) * start + t * end  # (rows, frames, dim)
     noise = path.reshape(rows * frames, info.noise_dim).float()
     labels = _labels(info, label, rows * frames)
-    if labels is None and info.n_classes:  # one class per strip: strip r shows class r mod K
-        labels = (torch.arange(rows) % info.n_classes).repeat_interleave(frames)
+    if labels is None and info.n_classes:  # one class per strip
+        labels = balanced_labels(torch.arange(rows), info).repeat_interleave(frames)
     return _through(generator, noise, 500, device, labels)
 
 
