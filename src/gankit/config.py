@@ -17,10 +17,8 @@ OPTIMIZERS = ("adam", "sgd")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")  # torch.compile modes that capture CUDA graphs
-# Where --self-condition clusters the training images; the images' own pixels do not change
-# as training goes, so clusters of them are made once, at the start.
-CLUSTER_SPACES = ("discriminator", "pixels", "channels")
-CLUSTERED_ONCE = ("pixels", "channels")
+CLUSTER_SPACES = ("discriminator", "pixels", "channels")  # where --self-condition clusters images
+CLUSTERED_ONCE = ("pixels", "channels")  # pixels do not change in training: clustered at the start
 
 # Default learning rates per optimizer: Adam 2e-4 (DCGAN), SGD 1e-3 (the Keras document).
 DEFAULT_LR = {"adam": 2e-4, "sgd": 1e-3}
