@@ -15,8 +15,9 @@ step's fakes: the reference's own step mathematics, the row the CPU targets are 
 
 Both run in this process, interleaved (A B A B ...) after a warm-up, and the script prints
 images/s (median, min-max over the windows), the ratio, GFLOP/s from torch.utils.flop_counter
-and the fraction of the fp32 2048^3 matmul rate measured in the same run (on CUDA: of the bf16
-and fp32 8192^3 rates; gankit also runs with --compile-mode reduce-overhead), the peak memory of
+and the fraction of the fp32 and bf16 2048^3 matmul rates measured in the same run (on CUDA: of
+the bf16 and fp32 8192^3 rates; gankit also runs with --compile-mode reduce-overhead; on CPU
+also with --precision bf16, opt-in there, with and without --reuse-fakes), the peak memory of
 each loop (peak RSS, VmHWM, of a separate short process on CPU; torch.cuda.max_memory_allocated on CUDA),
 and the targets of the performance issue with pass/fail.
 """
@@ -41,6 +42,7 @@ from gankit.config import TrainConfig
 from gankit.data import ImageData
 from gankit.models import build_models
 from gankit.models.layers import FullConv2d, FullConvTranspose2d
+from gankit.precision import cpu_bf16_instructions
 from gankit.train import Trainer
 
 
@@ -61,6 +63,8 @@ NZ = 100
 GPU_TARGET = 3.0  # gankit / reference on CUDA, dcgan64 at batch 64, from the performance issue
 GRAPHS = "gankit --compile-mode reduce-overhead"  # a row of its own on CUDA
 SAME_STEP = "gankit --reuse-fakes"  # the reference's step mathematics: the CPU targets' row
+BF16 = "gankit --precision bf16"  # CPU rows: bf16 autocast (same model, rounded differently)
+BF16_SAME_STEP = "gankit --precision bf16 --reuse-fakes"
 SWITCHES = ("channels_last", "fused_optimizer")  # gankit's fast-path switches, on by default
 
 
@@ -264,6 +268,9 @@ def measure(name: str, batch: int, device: torch.device, args: argparse.Namespac
         loops["reference"] = ReferenceLoop(setup, device, batch=batch)
     loops["gankit"] = GankitLoop(setup, device, batch=batch)
     loops[SAME_STEP] = GankitLoop(setup, device, batch=batch, reuse_fakes=True)
+    if device.type == "cpu":  # bf16 autocast is opt-in on CPU (fp32 under --precision auto)
+        loops[BF16] = GankitLoop(setup, device, batch=batch, precision="bf16")
+        loops[BF16_SAME_STEP] = GankitLoop(setup, device, batch=batch, precision="bf16", reuse_fakes=True)
     if device.type == "cuda":  # CUDA graphs: the launch overhead of small batches gone
         loops[GRAPHS] = GankitLoop(setup, device, batch=batch, compile=True, compile_mode="reduce-overhead")
     if args.ablation:
@@ -293,7 +300,7 @@ def measure(name: str, batch: int, device: torch.device, args: argparse.Namespac
         memory = peak_memory(name, k, device, batch) if k in ("reference", "gankit") else None
         fractions = "; ".join(f"{achieved / rate:.0%} of {kind} matmul" for kind, rate in ceilings.items())
         print(
-            f"  {k:32s} {medians[k]:9.1f} img/s "
+            f"  {k:38s} {medians[k]:9.1f} img/s "
             f"(min {min(rates[k]):.1f}, max {max(rates[k]):.1f}); "
             f"{flops[k] / 1e9:.3f} GFLOP/img; {achieved:.1f} GFLOP/s = {fractions}"
             + ("" if memory is None else f"; peak {memory:.0f} MiB")
@@ -313,9 +320,10 @@ def measure(name: str, batch: int, device: torch.device, args: argparse.Namespac
         else None
     )
     # On CPU the target is judged on the loop that does the reference's own step (same fakes for
-    # D's and G's steps); on CUDA on the CUDA-graph row, as first measured. Each ratio is printed.
+    # D's and G's steps) in fp32, as the targets ask for identical model math; on CUDA on the
+    # CUDA-graph row, as first measured. Each ratio is printed.
     judged = SAME_STEP if device.type == "cpu" else GRAPHS
-    for k in ("gankit", SAME_STEP, GRAPHS):
+    for k in ("gankit", SAME_STEP, BF16, BF16_SAME_STEP, GRAPHS):
         if k in medians:
             ratio = medians[k] / medians["reference"]
             verdict = (
@@ -350,8 +358,10 @@ def main() -> None:
         ceilings = {"bf16": matmul_rate(device, torch.bfloat16, 8192), "fp32": matmul_rate(device, n=8192)}
         name_ = torch.cuda.get_device_name(device)
     else:
-        ceilings = {"fp32": matmul_rate(device)}
-        name_ = f"CPU, {torch.get_num_threads()} threads"
+        ceilings = {"fp32": matmul_rate(device), "bf16": matmul_rate(device, torch.bfloat16)}
+        units = cpu_bf16_instructions()
+        found = "unknown" if units is None else ", ".join(units) or "none (oneDNN emulates them)"
+        name_ = f"CPU, {torch.get_num_threads()} threads, bf16 instructions: {found}"
     size = "8192^3" if device.type == "cuda" else "2048^3"
     rates = ", ".join(f"{kind} {rate:.1f}" for kind, rate in ceilings.items())
     print(f"device: {name_}; torch {torch.__version__}; {size} matmul GFLOP/s: {rates}")

@@ -7,7 +7,7 @@ import torch
 
 from gankit.config import TrainConfig
 from gankit.errors import GankitError
-from gankit.precision import resolve_precision, step_numerics
+from gankit.precision import cpu_bf16_instructions, emulated_bf16_note, resolve_precision, step_numerics
 from gankit.train import Trainer
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -30,6 +30,35 @@ def test_auto_is_bf16_on_cuda_and_fp32_elsewhere():
 def test_unusable_precisions_are_refused(name, device, message):
     with pytest.raises(GankitError, match=message):
         resolve_precision(name, torch.device(device))
+
+
+def cpuinfo(tmp_path, flags: str, name: str = "cpuinfo"):
+    path = tmp_path / name
+    path.write_text(f"processor\t: 0\nmodel name\t: test\nflags\t\t: {flags}\n\nprocessor\t: 1\n")
+    return path
+
+
+def test_cpu_bf16_instructions_are_read_from_the_flags(tmp_path):
+    assert cpu_bf16_instructions(cpuinfo(tmp_path, "fpu sse avx2 avx512f avx512_bf16 vaes")) == [
+        "avx512_bf16"
+    ]
+    assert cpu_bf16_instructions(cpuinfo(tmp_path, "avx512_bf16 amx_tile amx_bf16")) == [
+        "avx512_bf16",
+        "amx_bf16",
+    ]
+    assert cpu_bf16_instructions(cpuinfo(tmp_path, "fpu sse avx2 fma avx512f")) == []  # avx512f is not bf16
+    assert cpu_bf16_instructions(tmp_path / "missing") is None
+
+
+def test_bf16_on_a_cpu_without_bf16_instructions_is_warned_about(tmp_path):
+    without, with_ = cpuinfo(tmp_path, "avx2", "without"), cpuinfo(tmp_path, "avx2 avx512_bf16", "with")
+    cpu = torch.device("cpu")
+    note = emulated_bf16_note("bf16", cpu, without)
+    assert note is not None and note.startswith("--precision bf16 on a CPU without bf16 instructions")
+    assert emulated_bf16_note("bf16", cpu, with_) is None
+    assert emulated_bf16_note("fp32", cpu, without) is None
+    assert emulated_bf16_note("bf16", torch.device("cuda"), without) is None
+    assert emulated_bf16_note("bf16", cpu, tmp_path / "missing") is None  # unknown: no guess
 
 
 def test_config_checks_precision_and_compile_mode():

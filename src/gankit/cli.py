@@ -89,7 +89,8 @@ HELP = {
     "compile": "torch.compile G's and D's forward passes (same math; compile time at the first steps)",
     "compile_mode": "torch.compile mode; reduce-overhead adds CUDA graphs (CUDA only)",
     "precision": "auto (bf16 on CUDA, fp32 elsewhere), fp32, tf32 (CUDA) or bf16: autocast of G's and D's "
-    "forward passes; weights, optimizer state and losses stay fp32",
+    "forward passes; weights, optimizer state and losses stay fp32. On a CPU with bf16 instructions "
+    "(avx512_bf16, amx_bf16) bf16 is opt-in and faster: see docs/performance.md",
     "d_concat": "D sees real and fake as one batch (one pass; changes BatchNorm statistics, as in "
     "Keras; with a BatchNorm D, e.g. dcgan, G may not learn: see docs/performance.md)",
     "reuse_fakes": "G's step reuses the last D step's fakes instead of fresh noise, as pytorch/examples "

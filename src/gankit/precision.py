@@ -5,18 +5,49 @@ state and losses stay fp32 in every mode: autocast runs convolutions and matmuls
 and returns D's logits, which are cast to fp32 before any loss. bf16 has fp32's exponent
 range, so no loss scaling is needed. The backend flags are set for the step only and put
 back afterwards, so code around a training step sees torch's settings unchanged.
+
+On a CPU, `--precision bf16` pays where the processor has bf16 dot-product instructions
+(`cpu_bf16_instructions`: AVX512-BF16 or AMX); elsewhere oneDNN emulates them. It is opt-in
+there: `auto` keeps CPU runs in fp32, so their results do not depend on the processor.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 
 from gankit.errors import GankitError
 
 PRECISIONS = ("auto", "fp32", "tf32", "bf16")
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of bf16 dot-product instructions
+
+
+def cpu_bf16_instructions(cpuinfo: str | Path = "/proc/cpuinfo") -> list[str] | None:
+    """The bf16 dot-product instruction sets this CPU's flags list (e.g. `["avx512_bf16"]`; empty
+    when it has none), or None where `cpuinfo` cannot be read (not Linux)."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return None
+    flags = next(
+        (line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []
+    )
+    return [f for f in BF16_CPU_FLAGS if f in flags]
+
+
+def emulated_bf16_note(
+    precision: str, device: torch.device, cpuinfo: str | Path = "/proc/cpuinfo"
+) -> str | None:
+    """A one-line warning when a run asks for bf16 on a CPU known to lack bf16 instructions."""
+    if precision != "bf16" or device.type != "cpu" or cpu_bf16_instructions(cpuinfo) != []:
+        return None
+    return (
+        f"--precision bf16 on a CPU without bf16 instructions ({', '.join(BF16_CPU_FLAGS)}): oneDNN "
+        "emulates them, which may be slower than fp32; benchmarks/train_throughput.py compares both"
+    )
 
 
 def resolve_precision(name: str, device: torch.device) -> str:

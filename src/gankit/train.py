@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from gankit.models import check_compatible, get_model
 from gankit.models.parts import eval_mode
 from gankit.noise import sample_noise
 from gankit.optim import grad_norm, linear_decay, make_optimizer, match_param_layout
-from gankit.precision import autocast, resolve_precision, step_numerics
+from gankit.precision import autocast, emulated_bf16_note, resolve_precision, step_numerics
 from gankit.regularizers import gradient_penalty, r1_penalty
 from gankit.sample import GeneratorInfo, balanced_labels, export_generator
 from gankit.selfcond import MAX_CHANNEL_LABELS, ClusterLabels, cluster_training_images
@@ -85,6 +86,8 @@ class Trainer:
         self.progress = progress and self.dist.is_main
         self.output = get_model(config.model).output
         self.precision = resolve_precision(config.precision, self.device)
+        if (note := emulated_bf16_note(self.precision, self.device)) is not None:
+            warnings.warn(note, stacklevel=2)
         self.cuda_graphs = (
             config.compile and config.compile_mode in CUDA_GRAPH_MODES and self.device.type == "cuda"
         )
