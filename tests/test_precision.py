@@ -48,6 +48,9 @@ def test_cpu_bf16_instructions_are_read_from_the_flags(tmp_path):
     ]
     assert cpu_bf16_instructions(cpuinfo(tmp_path, "fpu sse avx2 fma avx512f")) == []  # avx512f is not bf16
     assert cpu_bf16_instructions(tmp_path / "missing") is None
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd bf16 i8mm\n")
+    assert cpu_bf16_instructions(arm) is None  # not x86: unknown, so no warning either
 
 
 def test_bf16_on_a_cpu_without_bf16_instructions_is_warned_about(tmp_path):

@@ -26,16 +26,17 @@ BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of bf16 dot-
 
 
 def cpu_bf16_instructions(cpuinfo: str | Path = "/proc/cpuinfo") -> list[str] | None:
-    """The bf16 dot-product instruction sets this CPU's flags list (e.g. `["avx512_bf16"]`; empty
-    when it has none), or None where `cpuinfo` cannot be read (not Linux)."""
+    """The x86 bf16 dot-product instruction sets this CPU's flags list (e.g. `["avx512_bf16"]`;
+    empty when it has none), or None where that is unknown: `cpuinfo` unreadable (not Linux) or
+    without an x86 `flags` line (e.g. an ARM CPU, which lists `Features` instead)."""
     try:
         text = Path(cpuinfo).read_text()
     except OSError:
         return None
     flags = next(
-        (line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []
+        (line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), None
     )
-    return [f for f in BF16_CPU_FLAGS if f in flags]
+    return None if flags is None else [f for f in BF16_CPU_FLAGS if f in flags]
 
 
 def emulated_bf16_note(
