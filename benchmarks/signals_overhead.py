@@ -17,28 +17,24 @@ import time
 import torch
 
 from gankit.config import TrainConfig
-from gankit.logger import JsonlLogger
-from gankit.progress import Progress
-from gankit.train import Trainer
+from gankit.monitor.callbacks import Alarms, NanRecovery
+from gankit.outputs.callbacks import MetricsLog
+from gankit.training.trainer import Trainer
 
 
 def make(config: TrainConfig, out: str, every_step: bool) -> Trainer:
     config = TrainConfig(**{**config.to_dict(), "out": out, "log_every": 1 if every_step else 1000,
                             "alarm_dominance": every_step, "alarm_collapse": every_step,
                             "nan_watchdog": every_step, "tensorboard": False})  # fmt: skip
-    trainer = Trainer(config, progress=False)
-    trainer.logger = JsonlLogger(f"{out}/metrics.jsonl")
-    trainer._last_log = (0, 0.0)
+    callbacks = [MetricsLog(), Alarms(), NanRecovery()] if every_step else [MetricsLog()]
+    trainer = Trainer(config, progress=False, callbacks=callbacks)
+    trainer.begin()  # opens the run directory and metrics.jsonl
     return trainer
 
 
-def window(trainer: Trainer, steps: int, bar: Progress) -> float:
+def window(trainer: Trainer, steps: int) -> float:
     start = time.perf_counter()
-    for _ in range(steps):
-        stats = trainer.train_step()
-        trainer.step += 1
-        trainer.elapsed = time.perf_counter() - start
-        trainer._after_step(stats, trainer.logger, bar)
+    trainer.run_steps(steps)
     return steps / (time.perf_counter() - start)
 
 
@@ -52,14 +48,13 @@ def main() -> None:
     torch.manual_seed(0)
     config = TrainConfig(dataset=args.dataset, model=args.model, batch_size=64, steps=10**9,
                          sample_every=10**9, checkpoint_every=10**9, device="cpu")  # fmt: skip
-    bar = Progress(1, 0, enabled=False)
     with tempfile.TemporaryDirectory() as tmp:
         a, b = make(config, f"{tmp}/a", True), make(config, f"{tmp}/b", False)
-        window(a, 5, bar), window(b, 5, bar)  # warm-up
+        window(a, 5), window(b, 5)  # warm-up
         rates: dict[str, list[float]] = {"A": [], "B": []}
         for _ in range(args.windows):
-            rates["A"].append(window(a, args.steps, bar))
-            rates["B"].append(window(b, args.steps, bar))
+            rates["A"].append(window(a, args.steps))
+            rates["B"].append(window(b, args.steps))
     med = {k: statistics.median(v) for k, v in rates.items()}
     print(f"{args.model} on {args.dataset}, batch 64, {torch.get_num_threads()} threads, "
           f"{args.windows} windows of {args.steps} steps, interleaved")  # fmt: skip

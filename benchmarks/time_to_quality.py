@@ -42,7 +42,7 @@ from train_throughput import NZ, GankitLoop, ReferenceLoop, Setup
 
 from gankit.data import load_dataset
 from gankit.metrics import evaluate_generator
-from gankit.sample import GeneratorInfo
+from gankit.sampling.generator import GeneratorInfo
 
 SETUP = Setup("dcgan", (1, 28, 28), None)
 BATCH = 64  # the reference loop's batch size

@@ -42,8 +42,8 @@ from gankit.config import TrainConfig
 from gankit.data import ImageData
 from gankit.models import build_models
 from gankit.models.layers import FullConv2d, FullConvTranspose2d
-from gankit.precision import cpu_bf16_instructions
-from gankit.train import Trainer
+from gankit.runtime.precision import cpu_bf16_instructions
+from gankit.training.trainer import Trainer
 
 
 @dataclass(frozen=True)
@@ -173,17 +173,13 @@ class GankitLoop:
         batch: int = 64,
         **options: object,
     ) -> None:
+        options.setdefault("steps", 10**9)  # run_steps never passes the budget
         config = TrainConfig(model=setup.model, batch_size=batch, noise_dim=NZ, device=device.type, **options)
         data = images(setup.shape, batch) if dataset is None else dataset
-        self.trainer = Trainer(config, dataset=data, progress=False)
-        self.count = 0
+        self.trainer = Trainer(config, dataset=data, progress=False, callbacks=[])  # steps, no outputs
 
     def step(self) -> None:
-        stats = self.trainer.train_step()
-        self.trainer.step += 1  # as Trainer.fit counts: schedules (EMA ramp-up) read it
-        self.count += 1
-        if self.count % self.trainer.config.log_every == 0:
-            [float(v) for v in stats.values()]
+        self.trainer.run_steps(1)  # reads the statistics (a host sync) every log_every steps
 
 
 def matmul_rate(device: torch.device, dtype: torch.dtype = torch.float32, n: int = 2048) -> float:

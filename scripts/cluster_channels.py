@@ -26,13 +26,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from gankit.checkpoint import latest_stem
 from gankit.config import CLUSTER_SPACES, TrainConfig
 from gankit.data.stacked import channel_digits
 from gankit.errors import GankitError
+from gankit.experiments.selfcond import ClusterLabels, cluster_training_images
 from gankit.models.parts import factor_labels
-from gankit.resume import resume
-from gankit.selfcond import ClusterLabels, cluster_training_images
+from gankit.outputs.checkpoint import latest_stem
+from gankit.training.resume import resume
 
 
 def mutual_information(a: Tensor, b: Tensor, n_a: int, n_b: int) -> float:
@@ -101,15 +101,15 @@ def main() -> None:
             trainer = resume(_latest_only(args.run, Path(tmp) / "run"), {}, progress=False)
         except (GankitError, FileNotFoundError) as err:
             raise SystemExit(f"error: {err}") from err
-    assert trainer.clusters is not None and trainer.clusters.labels is not None
+    assert trainer.labels.clusters is not None and trainer.labels.clusters.labels is not None
     data = trainer.batches.data
     digits = channel_digits(trainer.dataset.labels["train"])
     channels = data.shape[1]
     k = config.self_condition  # clusters per channel where the run's labels are factored
-    own = trainer.clusters.labels
-    if trainer.label_factors:
-        own = factor_labels(own, trainer.label_factors)
-    rows = [(f"the run's clusters (step {trainer.clusters.clustered_at})", k, own)]
+    own = trainer.labels.clusters.labels
+    if trainer.labels.label_factors:
+        own = factor_labels(own, trainer.labels.label_factors)
+    rows = [(f"the run's clusters (step {trainer.labels.clusters.clustered_at})", k, own)]
     for space in spaces:
         per = args.k or k
         fresh = ClusterLabels(per**channels if space == "channels" else per, seed=args.seed)
@@ -117,7 +117,7 @@ def main() -> None:
         assert fresh.labels is not None
         labels = factor_labels(fresh.labels, (per,) * channels) if space == "channels" else fresh.labels
         rows.append((f"k-means++ in {space} space", per, labels))
-    per_channel = " per channel" if trainer.label_factors else ""
+    per_channel = " per channel" if trainer.labels.label_factors else ""
     print(f"{args.run}: step {trainer.step}, K = {k}{per_channel}, {len(data)} training images")
     print(f"mutual information with each channel's digit, nats (most {math.log(10):.3f}); "
           "chance: about (K - 1)(10 - 1) / 2N")  # fmt: skip

@@ -16,7 +16,7 @@ from gankit.config import TrainConfig
 from gankit.data import ImageData, load_dataset, scale_images
 from gankit.metrics import evaluate_generator, select_metrics
 from gankit.models import build_generator, get_model
-from gankit.sample import GeneratorInfo, load_generator
+from gankit.sampling.generator import GeneratorInfo, load_generator
 
 
 class ReplayGenerator(torch.nn.Module):

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from gankit.config import TrainConfig
 from gankit.losses import GANLoss
-from gankit.report import write_report
-from gankit.train import Trainer
+from gankit.outputs.report import write_report
+from gankit.training.trainer import Trainer
 
 COMMON = dict(dataset="ring8", model="toy-mlp", batch_size=64, device="cpu", log_every=5, sample_every=100,
               alarm_window=50, watch_every=5, tensorboard=False)  # fmt: skip
@@ -50,7 +50,7 @@ def nan(out: Path) -> Trainer:
         value = loss_d(real, fake)
         return value * float("nan") if calls["n"] == 150 else value
 
-    trainer.loss = GANLoss(poisoned, trainer.loss.g, trainer.loss.g_needs_real)
+    trainer.gan_step.loss = GANLoss(poisoned, trainer.loss.g, trainer.loss.g_needs_real)
     trainer.fit()
     return trainer
 

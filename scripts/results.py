@@ -23,9 +23,9 @@ import torch
 
 from gankit.config import TrainConfig
 from gankit.errors import GankitError
-from gankit.io import atomic_write_bytes
-from gankit.rejection import DRSOptions
-from gankit.train import Trainer
+from gankit.outputs.files import atomic_write_bytes
+from gankit.sampling.rejection import DRSOptions
+from gankit.training.trainer import Trainer
 
 # Recipes by dataset family (toy, stacked, image). `vanilla` is the 2014 game with the
 # non-saturating G loss; the others add the options their names list.
@@ -101,7 +101,7 @@ def run_one(
     """Train one recipe on one seed (one CPU thread) and score its final generator.
 
     With `drs`, the same generator is scored again through discriminator rejection sampling
-    with the final D (`gankit.rejection`), once for each of `drs_gammas`, with the other DRS
+    with the final D (`gankit.sampling.rejection`), once for each of `drs_gammas`, with the other DRS
     settings of `drs_base`; those scores are `<metric>` plus `DRSOptions.score_suffix`.
     """
     kind = family(dataset)
@@ -216,7 +216,7 @@ def parse_gammas(text: str) -> tuple[float, ...]:
 def drs_scores(trainer: Trainer, metrics: list[str], options: DRSOptions) -> dict[str, Any]:
     """`metrics` of the trainer's final generator through discriminator rejection sampling."""
     from gankit.metrics import evaluate_generator
-    from gankit.rejection import RejectionSampler, real_source
+    from gankit.sampling.rejection import RejectionSampler, real_source
 
     c, info = trainer.config, trainer.generator_info()
     real = real_source(trainer.dataset, info.output) if options.refine_steps else None

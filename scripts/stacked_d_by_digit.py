@@ -30,8 +30,8 @@ from gankit.config import TrainConfig
 from gankit.errors import GankitError
 from gankit.metrics import classify, stack_source, unit_images
 from gankit.metrics.classifier import load_or_train_classifier
-from gankit.rejection import load_rejection_sampler
-from gankit.sample import generate, load_generator
+from gankit.sampling.generator import generate, load_generator
+from gankit.sampling.rejection import load_rejection_sampler
 
 
 def by_digit(digits: Tensor, logits: Tensor, n_digits: int = 10) -> tuple[Tensor, Tensor, Tensor]:

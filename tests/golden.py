@@ -303,7 +303,7 @@ def _norm(tensors: dict[str, torch.Tensor]) -> float:
 
 def fingerprint(out: Path) -> dict[str, object]:
     """The SHA-256 of the run's final weights and loss columns, and summary numbers beside them."""
-    from gankit.checkpoint import load_checkpoint
+    from gankit.outputs.checkpoint import load_checkpoint
 
     state = load_checkpoint(out / "checkpoint")
     parts = {"generator": state["generator"], "discriminator": state["discriminator"]}

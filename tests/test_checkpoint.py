@@ -3,9 +3,9 @@ import json
 import pytest
 import torch
 
-from gankit import checkpoint as ckpt
-from gankit import io as gio
 from gankit.errors import GankitError
+from gankit.outputs import checkpoint as ckpt
+from gankit.outputs import files as gio
 
 
 def _state(value: float) -> dict:

@@ -9,8 +9,8 @@ import torch
 
 from gankit.cli import main
 from gankit.config import TrainConfig
-from gankit.diagnostics import CollapseAlarm, DominanceAlarm, FiniteChecks, NonFiniteError, check_finite
-from gankit.train import Trainer
+from gankit.monitor.alarms import CollapseAlarm, DominanceAlarm, FiniteChecks, NonFiniteError, check_finite
+from gankit.training.trainer import Trainer
 
 
 def _records(run):
@@ -124,7 +124,7 @@ def _nan_after(trainer, calls_before_nan, times):
             return out * float("nan")
         return out
 
-    trainer.loss = dataclasses.replace(trainer.loss, d=poisoned)
+    trainer.gan_step.loss = dataclasses.replace(trainer.loss, d=poisoned)
 
 
 def test_nan_watchdog_restores_halves_lr_and_continues(tmp_path, capsys):

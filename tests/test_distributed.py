@@ -20,8 +20,8 @@ from safetensors.torch import load_file
 
 from gankit.config import TrainConfig
 from gankit.data.batches import TensorBatches
-from gankit.distributed import DistContext, lr_scale, mean_over_ranks, shard
 from gankit.errors import GankitError
+from gankit.runtime.distributed import DistContext, lr_scale, mean_over_ranks, shard
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="uses /proc to find the worker processes")
 

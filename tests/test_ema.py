@@ -46,14 +46,13 @@ def test_update_with_an_explicit_decay():
 
 
 def test_trainer_ramps_the_ema_half_life(tmp_path):
-    from gankit.train import Trainer
+    from gankit.training.trainer import Trainer
     from tests.test_recipes import _config
 
     trainer = Trainer(_config(tmp_path, ema_half_life=1000.0, ema_rampup=0.5), progress=False)
     per_step = trainer.config.batch_size  # 16 images
-    assert trainer._ema_beta() == pytest.approx(ema_decay(0.5 * per_step, per_step))  # step 0
-    trainer.step = 999
-    assert trainer._ema_beta() == pytest.approx(ema_decay(1000.0, per_step))
+    assert trainer.gan_step.ema_beta(0) == pytest.approx(ema_decay(0.5 * per_step, per_step))
+    assert trainer.gan_step.ema_beta(999) == pytest.approx(ema_decay(1000.0, per_step))
 
 
 @pytest.mark.parametrize(
@@ -65,7 +64,7 @@ def test_trainer_ramps_the_ema_half_life(tmp_path):
 )
 def test_rampup_config_errors(tmp_path, changes, message):
     from gankit.errors import GankitError
-    from gankit.train import Trainer
+    from gankit.training.trainer import Trainer
     from tests.test_recipes import _config
 
     with pytest.raises(GankitError, match=message):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from gankit.config import TrainConfig
-from gankit.train import Trainer
+from gankit.training.trainer import Trainer
 
 
 def trained(tiny_images, tmp_path, model: str, **switches: object) -> Trainer:
@@ -59,7 +59,7 @@ def test_switches_take_effect(tiny_images, tmp_path):
 
 
 def test_concatenated_d_batch_equals_two_passes_without_batchnorm_and_differs_with_it(tmp_path):
-    from gankit.step_modules import PairForward
+    from gankit.training.modules import PairForward
 
     torch.manual_seed(0)
     real, fake = torch.randn(8, 2), torch.randn(8, 2)

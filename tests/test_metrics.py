@@ -232,7 +232,7 @@ class _ConstantGenerator(torch.nn.Module):
 def test_stacked_modes_collapsed_generator_and_real_ceiling(tmp_path, monkeypatch):
     from gankit.data import DataOptions
     from gankit.metrics import evaluate_generator
-    from gankit.sample import GeneratorInfo
+    from gankit.sampling.generator import GeneratorInfo
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     options = DataOptions(stack_source="digits", stack_size=5000)
@@ -381,9 +381,9 @@ def test_inception_metrics_plumbing_with_a_stand_in_network(monkeypatch):
 def test_sharded_samples_of_a_conditional_generator_match_one_process(monkeypatch):
     """Each rank labels its share as one process labels the whole draw (class = index mod K)."""
     import gankit.metrics as metrics
-    from gankit.distributed import DistContext
     from gankit.models import build_generator
-    from gankit.sample import GeneratorInfo, generate
+    from gankit.runtime.distributed import DistContext
+    from gankit.sampling.generator import GeneratorInfo, generate
 
     info = GeneratorInfo(model="toy-mlp", shape=(2,), noise="normal", noise_dim=2, output="linear",
                          kind="vector", dataset="ring8", step=0, n_classes=3)  # fmt: skip

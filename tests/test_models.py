@@ -283,7 +283,7 @@ def test_models_without_widths_refuse_them_by_flag():
 
 
 def test_generate_and_interpolate_sample_in_eval_mode_and_put_the_mode_back():
-    from gankit.sample import GeneratorInfo, generate, interpolate
+    from gankit.sampling.generator import GeneratorInfo, generate, interpolate
 
     torch.manual_seed(0)
     g, _ = build_models("dcgan", (1, 28, 28), 16, ModelOptions(g_width=8))

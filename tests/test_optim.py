@@ -8,9 +8,9 @@ import torch
 from safetensors.torch import load_file
 
 from gankit.errors import GankitError
-from gankit.optim import linear_decay
-from gankit.resume import resume
-from gankit.train import Trainer, TrainingInterrupted
+from gankit.training.optim import linear_decay
+from gankit.training.resume import resume
+from gankit.training.trainer import Trainer, TrainingInterrupted
 from tests.test_train import _config as train_config
 from tests.test_train import interrupt_after
 

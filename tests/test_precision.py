@@ -7,8 +7,13 @@ import torch
 
 from gankit.config import TrainConfig
 from gankit.errors import GankitError
-from gankit.precision import cpu_bf16_instructions, emulated_bf16_note, resolve_precision, step_numerics
-from gankit.train import Trainer
+from gankit.runtime.precision import (
+    cpu_bf16_instructions,
+    emulated_bf16_note,
+    resolve_precision,
+    step_numerics,
+)
+from gankit.training.trainer import Trainer
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

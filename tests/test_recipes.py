@@ -9,9 +9,9 @@ from safetensors.torch import load_file
 
 from gankit.errors import GankitError
 from gankit.losses import LOSSES
-from gankit.resume import resume
-from gankit.sample import generate, interpolate, load_generator
-from gankit.train import Trainer
+from gankit.sampling.generator import generate, interpolate, load_generator
+from gankit.training.resume import resume
+from gankit.training.trainer import Trainer
 from tests.test_train import _config as train_config
 
 
@@ -92,7 +92,7 @@ def test_ema_is_checkpointed_exported_and_sampled_by_default(tmp_path):
     own, _ = load_generator(run, ema=False)
     torch.testing.assert_close(default.state_dict(), trainer.ema.state_dict())
     torch.testing.assert_close(own.state_dict(), trainer.generator.state_dict())
-    from gankit.checkpoint import load_checkpoint
+    from gankit.outputs.checkpoint import load_checkpoint
 
     state = load_checkpoint(run / "checkpoint")
     torch.testing.assert_close(state["generator_ema"], trainer.ema.state_dict())
@@ -166,7 +166,7 @@ def test_recipe_config_errors(tmp_path, changes, message):
 
 
 def test_widths_reach_the_saved_generator_and_drs(tmp_path):
-    from gankit.rejection import load_rejection_sampler
+    from gankit.sampling.rejection import load_rejection_sampler
 
     config = _config(tmp_path, model="dcgan", image_size=28, g_width=8, d_width=4, steps=2)
     trainer = Trainer(config, progress=False)

@@ -13,7 +13,8 @@ from torch import Tensor, nn
 from gankit.cli import main
 from gankit.data import load_dataset
 from gankit.errors import GankitError
-from gankit.rejection import (
+from gankit.sampling.generator import GeneratorInfo
+from gankit.sampling.rejection import (
     DRSOptions,
     FourierCritic,
     RejectionSampler,
@@ -21,7 +22,6 @@ from gankit.rejection import (
     real_source,
     refine_discriminator,
 )
-from gankit.sample import GeneratorInfo
 from tests.conftest import train_tiny_run
 
 INFO = GeneratorInfo(model="toy-mlp", shape=(1,), noise="normal", noise_dim=1, output="linear",

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gankit.cli import main
-from gankit.report import make_server, render_report, serve_in_thread
+from gankit.outputs.report import make_server, render_report, serve_in_thread
 from tests.conftest import train_tiny_run
 
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")

@@ -7,11 +7,11 @@ import torch
 
 from gankit.cli import main
 from gankit.errors import GankitError
+from gankit.experiments.selfcond import ClusterLabels, cluster_training_images, kmeans, match_labels
 from gankit.models.parts import factor_labels
-from gankit.resume import resume
-from gankit.sample import GeneratorInfo, balanced_labels, generate, load_generator
-from gankit.selfcond import ClusterLabels, cluster_training_images, kmeans, match_labels
-from gankit.train import Trainer
+from gankit.sampling.generator import GeneratorInfo, balanced_labels, generate, load_generator
+from gankit.training.resume import resume
+from gankit.training.trainer import Trainer
 from tests.test_recipes import _config
 
 
@@ -84,7 +84,7 @@ def test_balanced_labels_follow_the_class_prior():
 
 
 def test_interpolation_strips_show_classes_the_prior_holds():
-    from gankit.sample import interpolate
+    from gankit.sampling.generator import interpolate
 
     prior = (0.0, 0.0, 0.0, 0.0, 0.5, 0.5)  # classes 0-3 held no training image
     info = GeneratorInfo("mlp", (1, 2, 2), "uniform", 3, "tanh", "image", "digits", 0, 6, class_prior=prior)
@@ -129,7 +129,7 @@ def test_cluster_labels_recluster_on_schedule_and_keep_their_names():
 def test_self_conditioned_training_clusters_labels_and_samples_by_the_prior(tmp_path):
     trainer = Trainer(_config(tmp_path, self_condition=4, recluster_every=3, steps=7), progress=False)
     trainer.fit()
-    clusters = trainer.clusters
+    clusters = trainer.labels.clusters
     assert clusters.clustered_at == 6 and len(clusters.labels) == len(trainer.batches.data)
     assert trainer.batches.labels is clusters.labels
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
@@ -137,9 +137,9 @@ def test_self_conditioned_training_clusters_labels_and_samples_by_the_prior(tmp_
     assert 0 <= records[-1]["clusters/kept"] <= 1
     generator, info = load_generator(tmp_path / "run")
     assert info.n_classes == 4 and info.class_prior == pytest.approx(clusters.prior.tolist())
-    trainer._prior = torch.tensor([0.0, 0.8, 0.2, 0.0])  # G's labels follow the prior
+    trainer.labels._prior = torch.tensor([0.0, 0.8, 0.2, 0.0])  # G's labels follow the prior
     assert set(torch.unique(trainer.noise_labels(200)).tolist()) == {1, 2}
-    trainer.clusters.prior = torch.tensor([0.0, 1.0, 0.0, 0.0])  # the sample grids follow it too
+    trainer.labels.clusters.prior = torch.tensor([0.0, 1.0, 0.0, 0.0])  # the sample grids follow it too
     ones = torch.ones(len(trainer.fixed_noise), dtype=torch.long)
     with torch.no_grad():
         torch.testing.assert_close(trainer.fixed_samples(), trainer.sampler.eval()(trainer.fixed_noise, ones))
@@ -162,32 +162,32 @@ def test_recluster_until_freezes_the_clusters_and_may_be_set_on_resume(tmp_path)
     config = _config(tmp_path / "a", self_condition=4, recluster_every=2, steps=8, recluster_until=0.5)
     trainer = Trainer(config, progress=False)
     trainer.fit()
-    assert trainer.clusters.clustered_at == 2  # steps 0 and 2 cluster; from step 4 on the labels stay
+    assert trainer.labels.clusters.clustered_at == 2  # steps 0 and 2 cluster; from step 4 on the labels stay
     run = tmp_path / "b" / "run"
     plain = _config(tmp_path / "b", self_condition=4, recluster_every=2, steps=4, checkpoint_every=100)
     Trainer(plain, progress=False).fit()
     resumed = resume(run, {"steps": 8, "recluster_until": 0.5}, progress=False)
     resumed.fit()
-    assert resumed.clusters.clustered_at == 2  # without the option step 6 would have clustered
+    assert resumed.labels.clusters.clustered_at == 2  # without the option step 6 would have clustered
     assert json.loads((run / "config.json").read_text())["recluster_until"] == 0.5
     again = resume(run, {"steps": 10, "recluster_until": 1.0}, progress=False)
     again.fit()
-    assert again.clusters.clustered_at == 8
+    assert again.labels.clusters.clustered_at == 8
 
 
 def test_pixel_clusters_are_the_images_own_k_means_made_once(tmp_path):
     config = _config(tmp_path, self_condition=4, recluster_every=2, steps=5, cluster_space="pixels")
     trainer = Trainer(config, progress=False)
     trainer.fit()
-    assert trainer.clusters.clustered_at == 0  # not again at steps 2 and 4
+    assert trainer.labels.clusters.clustered_at == 0  # not again at steps 2 and 4
     direct = ClusterLabels(4, seed=config.seed + 5)
     direct.recluster(trainer.batches.data, lambda x: x.flatten(1), step=0)
-    assert torch.equal(trainer.clusters.labels, direct.labels)
+    assert torch.equal(trainer.labels.clusters.labels, direct.labels)
     with pytest.raises(ValueError, match="unknown cluster space 'd'"):
         cluster_training_images(direct, trainer.discriminator, trainer.batches.data, 0, space="d")
     in_d = Trainer(_config(tmp_path / "d", self_condition=4, steps=1), progress=False)
     in_d.fit()  # the same seed clustered in D's features gives other clusters
-    assert not torch.equal(in_d.clusters.labels, direct.labels)
+    assert not torch.equal(in_d.labels.clusters.labels, direct.labels)
 
 
 def test_channel_clusters_label_each_channel_and_condition_g_factor_by_factor(tmp_path, monkeypatch):
@@ -195,13 +195,13 @@ def test_channel_clusters_label_each_channel_and_condition_g_factor_by_factor(tm
     stacked = dict(dataset="stacked-mnist", stack_source="digits", stack_size=300)
     config = _config(tmp_path, self_condition=3, cluster_space="channels", steps=4, **stacked)
     trainer = Trainer(config, progress=False)
-    assert trainer.label_factors == (3, 3, 3) and trainer.n_classes == 27
+    assert trainer.labels.label_factors == (3, 3, 3) and trainer.n_classes == 27
     trainer.fit()
-    assert trainer.clusters.clustered_at == 0  # pixels do not change: clustered once
+    assert trainer.labels.clusters.clustered_at == 0  # pixels do not change: clustered once
     data = trainer.batches.data
     direct = ClusterLabels(27, seed=config.seed + 5)
     direct.cluster_channels(data, 3, step=0)
-    assert torch.equal(trainer.clusters.labels, direct.labels)
+    assert torch.equal(trainer.labels.clusters.labels, direct.labels)
     parts = factor_labels(direct.labels, (3, 3, 3))
     for c in range(3):  # each channel's label is a k-means fixed point of that channel's pixels
         pixels = data[:, c].flatten(1)
@@ -215,7 +215,7 @@ def test_channel_clusters_label_each_channel_and_condition_g_factor_by_factor(tm
     assert info.label_factors == (3, 3, 3) and info.n_classes == 27 and len(info.class_prior) == 27
     assert generate(generator, info, 6, seed=0).shape == (6, *data.shape[1:])
     assert generate(generator, info, 2, seed=0, label=26).shape[0] == 2
-    from gankit.rejection import load_rejection_sampler
+    from gankit.sampling.rejection import load_rejection_sampler
 
     sampler = load_rejection_sampler(tmp_path / "run", generator, info)
     assert sampler.discriminator.label_factors == (3, 3, 3)

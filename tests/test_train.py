@@ -6,8 +6,8 @@ from safetensors.torch import load_file
 
 from gankit.config import TrainConfig
 from gankit.errors import GankitError
-from gankit.resume import resume
-from gankit.train import Trainer
+from gankit.training.resume import resume
+from gankit.training.trainer import Trainer
 
 
 def _params(module):
@@ -37,13 +37,13 @@ def _config(tmp_path, **kw):
 def test_g_step_leaves_d_and_d_step_leaves_g(tmp_path, tiny_images):
     trainer = Trainer(_config(tmp_path, model="dcgan", dataset="blobs"), dataset=tiny_images, progress=False)
     d_before, g_before = _params(trainer.discriminator), _params(trainer.generator)
-    trainer.g_step(trainer.noise(8))
+    trainer.gan_step.g_step(trainer.noise(8))
     assert _same(d_before, _params(trainer.discriminator))
     assert not _same(g_before, _params(trainer.generator))
     assert all(p.grad is None for p in trainer.discriminator.parameters())  # D took no gradient
     assert all(p.requires_grad for p in trainer.discriminator.parameters())  # and is unfrozen after
     g_mid = _params(trainer.generator)
-    trainer.d_step(trainer.batches.next(), trainer.noise(16))
+    trainer.gan_step.d_step(trainer.batches.next(), trainer.noise(16))
     assert _same(g_mid, _params(trainer.generator))
     assert not _same(d_before, _params(trainer.discriminator))
 
@@ -53,8 +53,8 @@ def test_k_discriminator_steps_per_iteration(tmp_path, tiny_images):
         _config(tmp_path, model="dcgan", dataset="blobs", k=3), dataset=tiny_images, progress=False
     )
     calls = []
-    original = trainer.d_step
-    trainer.d_step = lambda real, noise, *rest, **kw: (
+    original = trainer.gan_step.d_step
+    trainer.gan_step.d_step = lambda real, noise, *rest, **kw: (
         calls.append(real.shape[0]) or original(real, noise, *rest, **kw)
     )
     trainer.train_step()
@@ -176,8 +176,8 @@ def interrupt_after(trainer, steps):
 def test_ctrl_c_writes_a_checkpoint_then_resume_finishes(tmp_path):
     import signal
 
-    from gankit.checkpoint import load_checkpoint
-    from gankit.train import TrainingInterrupted
+    from gankit.outputs.checkpoint import load_checkpoint
+    from gankit.training.trainer import TrainingInterrupted
 
     trainer = Trainer(_config(tmp_path, steps=6, checkpoint_every=100, sample_every=100), progress=False)
     interrupt_after(trainer, 2)

@@ -16,7 +16,7 @@ from gankit.config import TrainConfig
 from gankit.errors import GankitError
 
 if TYPE_CHECKING:
-    from gankit.rejection import DRSOptions
+    from gankit.sampling.rejection import DRSOptions
 
 HELP = {
     "dataset": (
@@ -135,7 +135,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_drs_flags(parser: argparse.ArgumentParser) -> None:
-    """--drs and its settings, for `sample` and `eval` (see gankit.rejection)."""
+    """--drs and its settings, for `sample` and `eval` (see gankit.sampling.rejection)."""
     parser.add_argument(
         "--drs",
         action="store_true",
@@ -280,7 +280,7 @@ def _cmd_theory(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from gankit.report import make_server, write_report
+    from gankit.outputs.report import make_server, write_report
 
     if not args.serve:
         print(f"wrote {write_report(args.run_dir)}")
@@ -317,9 +317,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from gankit.distributed import restart_count
-    from gankit.resume import resume
-    from gankit.train import Trainer
+    from gankit.runtime.distributed import restart_count
+    from gankit.training.resume import resume
+    from gankit.training.trainer import Trainer
 
     options = {
         f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if hasattr(args, f.name)
@@ -359,7 +359,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _drs_options(args: argparse.Namespace) -> DRSOptions | None:
-    from gankit.rejection import DRSOptions
+    from gankit.sampling.rejection import DRSOptions
 
     defaults = DRSOptions()
     options = DRSOptions(
@@ -382,14 +382,14 @@ def _drs_options(args: argparse.Namespace) -> DRSOptions | None:
 def _cmd_sample(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from gankit.sample import generate, interpolate, load_generator, write_samples
+    from gankit.sampling.generator import generate, interpolate, load_generator, write_samples
 
     if args.n < 1:
         raise GankitError(f"--n must be >= 1, got {args.n}")
     generator, info = load_generator(args.source, args.device, ema=not args.no_ema)
     drs = _drs_options(args)
     if drs is not None:
-        from gankit.rejection import load_rejection_sampler
+        from gankit.sampling.rejection import load_rejection_sampler
 
         if args.interpolate:
             raise GankitError("--drs drops samples, so it cannot draw --interpolate strips")
@@ -413,7 +413,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `gankit` console script."""
-    from gankit.train import TrainingInterrupted
+    from gankit.training.trainer import TrainingInterrupted
 
     args = build_parser().parse_args(argv)
     try:
@@ -433,7 +433,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(lost, file=sys.stderr)
         return 3
     finally:
-        from gankit.distributed import shutdown
+        from gankit.runtime.distributed import shutdown
 
         shutdown()
 

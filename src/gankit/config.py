@@ -153,7 +153,7 @@ class TrainConfig:
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
         """Read a run's `config.json` (which also records the gankit version that wrote it)."""
-        from gankit.io import read_json
+        from gankit.outputs.files import read_json
 
         return cls.from_dict({k: v for k, v in read_json(path).items() if k not in RUN_KEYS})
 
@@ -189,10 +189,10 @@ class TrainConfig:
 
     def validated(self) -> TrainConfig:
         """Check every field and fill in defaults that depend on others (learning rates)."""
-        from gankit.distributed import LR_SCALING
         from gankit.losses import LOSSES
         from gankit.noise import NOISE_PRIORS
-        from gankit.precision import PRECISIONS
+        from gankit.runtime.distributed import LR_SCALING
+        from gankit.runtime.precision import PRECISIONS
 
         _positive_int("k", self.k)
         _positive_int("batch-size", self.batch_size)

@@ -15,6 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gankit.errors import GankitError
+from gankit.registry import import_reference, is_reference, note_origin
+
 __all__ = [
     "GANLoss",
     "LOSSES",
@@ -30,6 +33,7 @@ __all__ = [
     "least_squares_g",
     "ragan_d",
     "ragan_g",
+    "register_loss",
     "rsgan_d",
     "rsgan_g",
     "value_function",
@@ -206,10 +210,28 @@ LOSSES: dict[str, GANLoss] = {
 }
 
 
-def get_loss(name: str) -> GANLoss:
-    """The loss registered under `name`; a GankitError lists the choices otherwise."""
-    from gankit.errors import GankitError
+def register_loss(
+    name: str,
+    d: Callable[[Tensor, Tensor], Tensor],
+    g: Callable[[Tensor | None, Tensor], Tensor],
+    *,
+    g_needs_real: bool = False,
+    probabilistic: bool = False,
+    paper: str = "",
+) -> GANLoss:
+    """Register the pure pair `d(real_logits, fake_logits)`, `g(real_logits, fake_logits)` as `name`."""
+    LOSSES[name] = GANLoss(d, g, g_needs_real, probabilistic, paper)
+    note_origin("loss", name, d)
+    return LOSSES[name]
 
+
+def get_loss(name: str) -> GANLoss:
+    """The loss registered under `name`, or the `GANLoss` that `package.module:name` names."""
+    if name not in LOSSES and is_reference(name):
+        loss = import_reference(name, "loss")
+        if not isinstance(loss, GANLoss):
+            raise GankitError(f"loss {name!r} names a {type(loss).__name__}, not a gankit GANLoss")
+        LOSSES[name] = loss
     try:
         return LOSSES[name]
     except KeyError:

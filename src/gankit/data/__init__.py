@@ -6,6 +6,7 @@ digits, stacked-mnist, gaussian-1d, ring8, grid25, and folder:PATH.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import torch
@@ -21,6 +22,7 @@ from gankit.data.base import (
     to_uint8,
 )
 from gankit.errors import GankitError
+from gankit.registry import import_reference, is_reference, note_origin
 
 DATASETS = (
     "mnist-5k",
@@ -40,9 +42,26 @@ __all__ = [
     "ImageData",
     "ToyData",
     "load_dataset",
+    "register_dataset",
     "scale_images",
     "to_uint8",
 ]
+
+
+Loader = Callable[[DataOptions], Dataset]
+REGISTERED: dict[str, Loader] = {}  # datasets registered from Python or named package.module:name
+
+
+def register_dataset(name: str, loader: Loader | None = None) -> Loader | Callable[[Loader], Loader]:
+    """Register `loader(options) -> Dataset` (an `ImageData` with uint8 splits, or `ToyData`) as
+    dataset `name`; as a call or as a decorator (`@register_dataset("mine")`)."""
+
+    def register(function: Loader) -> Loader:
+        REGISTERED[name] = function
+        note_origin("dataset", name, function)
+        return function
+
+    return register if loader is None else register(loader)
 
 
 def _load_raw(name: str, options: DataOptions) -> Dataset:
@@ -52,6 +71,13 @@ def _load_raw(name: str, options: DataOptions) -> Dataset:
         from gankit.data.folder import load_folder
 
         return load_folder(name[len("folder:") :], options.image_size, options.channels)
+    if name not in REGISTERED and is_reference(name):
+        REGISTERED[name] = import_reference(name, "dataset")
+    if name in REGISTERED:
+        data = REGISTERED[name](options)
+        if not isinstance(data, ImageData | ToyData):
+            raise GankitError(f"dataset {name!r}: its loader returned {type(data).__name__}, not a Dataset")
+        return data
     if name == "mnist-5k":
         return mnist.load_mnist_5k()
     if name in ("mnist", "fashion-mnist"):
@@ -72,7 +98,8 @@ def _load_raw(name: str, options: DataOptions) -> Dataset:
         return toy.ring8()
     if name == "grid25":
         return toy.grid25()
-    raise GankitError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}, folder:PATH")
+    names = ", ".join([*DATASETS, *REGISTERED])
+    raise GankitError(f"unknown dataset {name!r}; choose one of: {names}, folder:PATH")
 
 
 def load_dataset(name: str, options: DataOptions | None = None) -> Dataset:

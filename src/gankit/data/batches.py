@@ -3,7 +3,7 @@
 Both keep their randomness in a private torch.Generator whose state goes into
 checkpoints, so that a resumed run sees exactly the batches an unbroken one would.
 In a process group each rank draws the same global batch of `batch_size * world_size`
-rows and keeps its own slice (`gankit.distributed.shard`), so ranks see different
+rows and keeps its own slice (`gankit.runtime.distributed.shard`), so ranks see different
 examples while their generators stay in step.
 """
 
@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from gankit.data.base import ToyData
-from gankit.distributed import SINGLE, DistContext, shard
+from gankit.runtime.distributed import SINGLE, DistContext, shard
 
 
 class TensorBatches:

@@ -19,17 +19,17 @@ from torch import Tensor
 from gankit import __version__
 from gankit.config import TrainConfig
 from gankit.data import DataOptions, Dataset, ImageData, ToyData, load_dataset, scale_images, to_uint8
-from gankit.distributed import SINGLE, DistContext, broadcast_int, gather_rows
 from gankit.errors import GankitError
-from gankit.io import atomic_write_json, read_json
 from gankit.metrics.modes import mode_metrics
 from gankit.metrics.parzen import SIGMA_GRID, parzen_estimate
 from gankit.models.parts import eval_mode
 from gankit.noise import sample_noise
-from gankit.sample import GeneratorInfo, balanced_labels, generate, load_generator
+from gankit.outputs.files import atomic_write_json, read_json
+from gankit.runtime.distributed import SINGLE, DistContext, broadcast_int, gather_rows
+from gankit.sampling.generator import GeneratorInfo, balanced_labels, generate, load_generator
 
 if TYPE_CHECKING:
-    from gankit.rejection import DRSOptions
+    from gankit.sampling.rejection import DRSOptions
 
 
 @dataclass
@@ -418,7 +418,7 @@ def evaluate_run(
     """Score the generator of `run_dir` with `metrics` (default: all that apply) into eval.json.
 
     With `drs`, the samples pass through discriminator rejection sampling with the run's
-    last discriminator (`gankit.rejection`); those scores are kept as `<metric>+drs` (gamma 0)
+    last discriminator (`gankit.sampling.rejection`); those scores are kept as `<metric>+drs` (gamma 0)
     or `<metric>+drs-gamma<gamma>`, beside the plain ones, each with the sampler's acceptance.
     With `ema` False on a run that kept an EMA of G, G's own weights are scored, as
     `<metric>+no-ema` (before any DRS suffix), so the EMA's scores are not overwritten.
@@ -429,7 +429,7 @@ def evaluate_run(
     generator, info = load_generator(run_dir, ema=ema)
     sampler = None
     if drs is not None:
-        from gankit.rejection import load_rejection_sampler
+        from gankit.sampling.rejection import load_rejection_sampler
 
         generator = sampler = load_rejection_sampler(run_dir, generator, info, drs, seed=seed)
     dataset = load_dataset(config.dataset, config.data_options())

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from gankit.data import ImageData, scale_images
 from gankit.data.mnist import cache_dir
-from gankit.io import atomic_write_bytes, atomic_write_json
+from gankit.outputs.files import atomic_write_bytes, atomic_write_json
 
 VERSION = "1"
 

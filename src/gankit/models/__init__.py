@@ -5,12 +5,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
 from gankit.errors import GankitError
 from gankit.models import dcgan, keras_mnist, mlp, resnet, toy
 from gankit.models.parts import ComposedDiscriminator, ConditionalGenerator, label_width
+from gankit.regularizers import apply_spectral_norm
+from gankit.registry import import_reference, is_reference, note_origin
+
+Build = Callable[..., tuple[nn.Module, nn.Module]]
 
 
 @dataclass(frozen=True)
@@ -79,7 +84,40 @@ class ModelOptions:
         return bool(self.n_classes) or self.pack > 1 or self.minibatch_std or self.minibatch_disc > 0
 
 
+def register_model(
+    name: str,
+    build: Build | None = None,
+    *,
+    output: str = "tanh",
+    kind: str = "image",
+    sizes: tuple[int, ...] | None = None,
+    summary: str = "",
+    widths: bool = False,
+) -> Any:
+    """Register `build(shape, noise_dim) -> (G, D)` as model `name` (D returns logits (N,)).
+
+    Use it as a call or as a decorator (`@register_model("mine", output="tanh")`); `output` is
+    G's output range (tanh, sigmoid, linear), `kind` image or vector, `sizes` the image sizes it
+    takes (None: any), `widths` whether `build` also takes `g_width` and `d_width`.
+    """
+    if output not in ("tanh", "sigmoid", "linear") or kind not in ("image", "vector"):
+        raise GankitError(f"model {name}: output must be tanh, sigmoid or linear and kind image or vector")
+
+    def register(function: Build) -> Build:
+        MODELS[name] = ModelEntry(function, output, kind, sizes, summary, widths)
+        note_origin("model", name, function)
+        return function
+
+    return register if build is None else register(build)
+
+
 def get_model(name: str) -> ModelEntry:
+    """The model registered as `name`, or the `ModelEntry` that `package.module:name` names."""
+    if name not in MODELS and is_reference(name):
+        entry = import_reference(name, "model")
+        if not isinstance(entry, ModelEntry):
+            raise GankitError(f"model {name!r} names a {type(entry).__name__}, not a gankit ModelEntry")
+        MODELS[name] = entry
     try:
         return MODELS[name]
     except KeyError:
@@ -109,8 +147,6 @@ def build_models(
     name: str, shape: tuple[int, ...], noise_dim: int, options: ModelOptions | None = None
 ) -> tuple[nn.Module, nn.Module]:
     """(generator, discriminator) of model `name` for data of `shape` ((C, H, W) or (D,))."""
-    from gankit.regularizers import apply_spectral_norm
-
     options, shape = options or ModelOptions(), tuple(shape)
     widths = options.widths(name)
     build = functools.partial(get_model(name).build, **widths)

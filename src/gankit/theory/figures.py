@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gankit.outputs.viz import _figure
 from gankit.theory.divergence import gaussian_pdf
 from gankit.theory.empirical import Figure1Run, Snapshot
-from gankit.viz import _figure
 
 
 def plot_saturation(path: Path) -> None:

@@ -74,7 +74,7 @@ def run_theory(out: Path, quick: bool = False, seed: int = 0) -> TheoryReport:
         device="cpu",
         out=str(out / "ring8-run"),
     )
-    from gankit.train import Trainer
+    from gankit.training.trainer import Trainer
 
     trainer = Trainer(config, progress=False)
     stages, grid = ring_stages(trainer, ring_steps, max(1, ring_steps // 40))

@@ -19,7 +19,7 @@ from safetensors.torch import save as st_save
 from torch import Tensor
 
 from gankit.errors import GankitError
-from gankit.io import atomic_write_bytes, atomic_write_json, read_json
+from gankit.outputs.files import atomic_write_bytes, atomic_write_json, read_json
 
 _TENSOR = "__tensor__"
 _TUPLE = "__tuple__"

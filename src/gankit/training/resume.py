@@ -6,12 +6,12 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from gankit.checkpoint import load_checkpoint
 from gankit.config import TrainConfig, config_differences
-from gankit.distributed import environment_world_size
 from gankit.errors import GankitError
-from gankit.io import read_json
-from gankit.train import Trainer
+from gankit.outputs.checkpoint import load_checkpoint
+from gankit.outputs.files import read_json
+from gankit.runtime.distributed import environment_world_size
+from gankit.training.trainer import Trainer
 
 
 def resume(run_dir: str | Path, overrides: dict[str, Any], progress: bool = True) -> Trainer:

@@ -15,11 +15,11 @@ from torch import Tensor, nn
 from gankit import __version__
 from gankit.data.base import to_uint8
 from gankit.errors import GankitError
-from gankit.io import atomic_write_bytes, atomic_write_json, read_json
 from gankit.models import build_generator
 from gankit.models.parts import eval_mode
 from gankit.noise import sample_noise
-from gankit.viz import make_grid, save_png
+from gankit.outputs.files import atomic_write_bytes, atomic_write_json, read_json
+from gankit.outputs.viz import make_grid, save_png
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def load_generator(
         except Exception as exc:
             raise GankitError(f"{file} is unreadable ({exc})") from None
     else:
-        from gankit.checkpoint import load_checkpoint
+        from gankit.outputs.checkpoint import load_checkpoint
 
         state = load_checkpoint(path / "checkpoint")
         info = GeneratorInfo.from_dict(state["generator_info"])
@@ -219,7 +219,7 @@ def write_samples(samples: Tensor, info: GeneratorInfo, out: str | Path, nrow: i
             np.savez(out, samples=samples.numpy().astype(np.float32))  # (N, D)
     elif out.suffix == ".png":
         if info.kind != "image":
-            from gankit.viz import save_scatter
+            from gankit.outputs.viz import save_scatter
 
             save_scatter(samples, samples[:0], out, title=f"{info.model} samples")
         else:

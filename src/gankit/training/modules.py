@@ -16,9 +16,9 @@ import torch
 from torch import Tensor, nn
 
 from gankit.config import TrainConfig
-from gankit.distributed import DistContext
 from gankit.errors import GankitError
 from gankit.models import build_models
+from gankit.runtime.distributed import DistContext
 
 
 def call_with_labels(module: nn.Module, x: Tensor, labels: Tensor | None) -> Tensor:

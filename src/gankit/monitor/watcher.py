@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from gankit.config import TrainConfig
 from gankit.data import Dataset, ImageData, to_uint8
-from gankit.diagnostics import AlarmEvent, CollapseAlarm, DominanceAlarm, pairwise_diversity
+from gankit.monitor.alarms import AlarmEvent, CollapseAlarm, DominanceAlarm, pairwise_diversity
 
 __all__ = ["RunWatcher"]
 

@@ -46,8 +46,8 @@ from gankit.data import Dataset, ImageData
 from gankit.errors import GankitError
 from gankit.losses import discriminator_loss
 from gankit.noise import sample_noise
-from gankit.sample import GeneratorInfo, balanced_labels
-from gankit.step_modules import call_with_labels
+from gankit.sampling.generator import GeneratorInfo, balanced_labels
+from gankit.training.modules import call_with_labels
 
 __all__ = [
     "CRITICS",
@@ -459,10 +459,10 @@ def load_rejection_sampler(
     With `options.refine_steps`, D is refined on the run's own training data. With
     `options.critic == "fourier"`, a fresh `FourierCritic` is trained there instead of D.
     """
-    from gankit.checkpoint import load_checkpoint
     from gankit.config import TrainConfig
     from gankit.data import load_dataset
     from gankit.models import build_models
+    from gankit.outputs.checkpoint import load_checkpoint
 
     run_dir = Path(run_dir)
     if not (run_dir / "checkpoint" / "latest.json").is_file():

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from gankit.errors import GankitError
-from gankit.io import atomic_write_bytes, read_json
-from gankit.logger import read_records
+from gankit.outputs.files import atomic_write_bytes, read_json
+from gankit.outputs.logger import read_records
 
 MAX_GRIDS = 60
 
@@ -39,7 +39,7 @@ def _png_data_uri(data: bytes) -> str:
 
 
 def _curves_png(records: list[dict[str, Any]], alarms: list[dict[str, Any]]) -> bytes | None:
-    from gankit.viz import _figure
+    from gankit.outputs.viz import _figure
 
     steps_of = {key: [r for r in records if key in r] for _, keys in PANELS for key in keys}
     panels = [(title, keys) for title, keys in PANELS if any(steps_of[k] for k in keys)]

@@ -1,0 +1,1 @@
+"""What a run writes: checkpoints, files, logs, pictures and the report."""

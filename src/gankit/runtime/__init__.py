@@ -1,0 +1,1 @@
+"""Where and how a run executes: processes, precision, progress."""

@@ -1,0 +1,1 @@
+"""Drawing from a trained generator, and samplers wrapped around it."""

@@ -1,0 +1,142 @@
+"""What a run is built from: the device, the step budget, the batch source, and the update step.
+
+Each function turns part of a `TrainConfig` into the objects the `Trainer` holds; the checks
+that need the dataset or the device (not the config alone) are made here, with one-line errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from gankit.augment import parse_policy
+from gankit.config import CUDA_GRAPH_MODES, TrainConfig
+from gankit.data import Dataset, ImageData
+from gankit.data.batches import SyntheticBatches, TensorBatches
+from gankit.ema import GeneratorEMA, ema_decay
+from gankit.errors import GankitError
+from gankit.losses import get_loss
+from gankit.monitor.alarms import FiniteChecks
+from gankit.runtime.distributed import DistContext, lr_scale
+from gankit.training.labels import LabelSource
+from gankit.training.modules import build_step_modules
+from gankit.training.optim import make_optimizer
+from gankit.training.step import GANStep, StepOptions
+
+__all__ = ["build_gan_step", "make_batches", "resolve_device", "resolve_steps", "uses_channels_last"]
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks cuda, then mps, then cpu; an unavailable explicit device is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GankitError("--device cuda requested but CUDA is not available")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise GankitError("--device mps requested but MPS is not available")
+    return torch.device(name)
+
+
+def resolve_steps(config: TrainConfig, dataset: Dataset) -> TrainConfig:
+    """Fill in `steps`: given, derived from `epochs` (passes of D over the training split), or default."""
+    if config.epochs is None:
+        return dataclasses.replace(config, steps=config.steps or 1000)
+    if not isinstance(dataset, ImageData):
+        raise GankitError(
+            f"--epochs needs a dataset of fixed size; {dataset.name} is sampled on the fly, use --steps"
+        )
+    per_epoch = len(dataset.splits["train"]) // config.batch_size
+    return dataclasses.replace(config, steps=max(1, round(config.epochs * per_epoch / config.k)))
+
+
+def uses_channels_last(config: TrainConfig, dataset: Dataset) -> bool:
+    """`--channels-last` applies to image data (4-D batches); other data has no channels."""
+    image = dataset.kind == "image" and len(dataset.shape) == 3
+    # under --compile inductor picks convolution layouts itself, and torch 2.11's inductor
+    # mis-strides the weight gradient of a channels-last ConvTranspose2d (dcgan's G)
+    return config.channels_last and image and not config.compile
+
+
+def augment_policy(config: TrainConfig, dataset: Dataset) -> tuple[str, ...]:
+    """The DiffAugment policy of `--diffaugment`, which needs image data."""
+    if config.diffaugment is None:
+        return ()
+    if dataset.kind != "image":
+        raise GankitError(f"--diffaugment needs image data; {config.dataset} is {dataset.kind} data")
+    return parse_policy(config.diffaugment)
+
+
+def make_batches(
+    config: TrainConfig,
+    dataset: Dataset,
+    output: str,
+    labels: LabelSource,
+    device: torch.device,
+    dist: DistContext,
+) -> TensorBatches | SyntheticBatches:
+    """The run's batch source: the training split on `device`, or fresh synthetic draws."""
+    seed = config.seed + 3
+    if isinstance(dataset, ImageData):
+        data = dataset.tensor("train", output).to(device)
+        if uses_channels_last(config, dataset):
+            data = data.contiguous(memory_format=torch.channels_last)
+        try:
+            return TensorBatches(data, config.batch_size, seed, dist, labels.batch_labels(device))
+        except ValueError as exc:
+            raise GankitError(f"--batch-size {config.batch_size}: {exc}") from None
+    return SyntheticBatches(dataset, config.batch_size, seed, device, dist)
+
+
+def build_gan_step(
+    config: TrainConfig,
+    dataset: Dataset,
+    labels: LabelSource,
+    device: torch.device,
+    dist: DistContext,
+    precision: str,
+    finite: FiniteChecks,
+) -> GANStep:
+    """G and D (initialised from torch's global RNG, seeded with `config.seed`), what the updates
+    run through, their optimizers, the EMA of G when kept, and the step that updates them."""
+    torch.manual_seed(config.seed)  # model initialisation and dropout draw from the global RNG
+    channels_last = uses_channels_last(config, dataset)
+    modules = build_step_modules(
+        config, dataset.shape, labels.n_classes, device, dist, channels_last, labels.label_factors
+    )
+    scale = lr_scale(config.lr_scaling, dist.world_size)
+    assert config.lr_g is not None and config.lr_d is not None  # filled in by validated()
+    opt_g = make_optimizer(modules.generator.parameters(), config, config.lr_g * scale)
+    opt_d = make_optimizer(modules.discriminator.parameters(), config, config.lr_d * scale)
+    images_per_step = config.batch_size * dist.world_size
+    ema = None
+    if config.ema_half_life is not None:
+        ema = GeneratorEMA(modules.generator, ema_decay(config.ema_half_life, images_per_step))
+    options = StepOptions(
+        r1=config.r1,
+        r1_interval=config.r1_interval,
+        gp=config.gp,
+        reuse_fakes=config.reuse_fakes,
+        augment=augment_policy(config, dataset),
+        ema_half_life=config.ema_half_life,
+        ema_rampup=config.ema_rampup,
+        images_per_step=images_per_step,
+    )
+    cuda_graphs = config.compile and config.compile_mode in CUDA_GRAPH_MODES and device.type == "cuda"
+    return GANStep(
+        modules,
+        opt_g,
+        opt_d,
+        get_loss(config.loss),
+        options,
+        ema=ema,
+        finite=finite if config.nan_watchdog else None,
+        augment_rng=torch.Generator(device).manual_seed(config.seed + 4),  # DiffAugment and GP
+        precision=precision,
+        device=device,
+        cuda_graphs=cuda_graphs,
+    )

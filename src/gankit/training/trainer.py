@@ -1,0 +1,372 @@
+"""The run around the update step: setup, the loop over Algorithm 1's iterations, state, resume.
+
+`Trainer` builds a run from a `TrainConfig`, draws each iteration's inputs, calls `GANStep`,
+keeps the step count, learning-rate schedule and checkpointable state, and calls its
+callbacks (`gankit.training.callbacks`) for everything the run writes or watches.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gankit import __version__
+from gankit.config import TrainConfig
+from gankit.data import Dataset, load_dataset
+from gankit.metrics import evaluate_generator, parse_names, prepare_metrics, select_metrics
+from gankit.models import check_compatible, get_model
+from gankit.models.parts import eval_mode
+from gankit.monitor.alarms import FiniteChecks, NonFiniteError
+from gankit.monitor.callbacks import Alarms, NanRecovery
+from gankit.noise import sample_noise
+from gankit.outputs.callbacks import (
+    Checkpoints,
+    Evaluation,
+    Export,
+    LossCurves,
+    MetricsLog,
+    Report,
+    SampleGrids,
+    TensorBoardLog,
+)
+from gankit.outputs.checkpoint import rng_state, save_checkpoint, set_rng_state
+from gankit.outputs.files import atomic_write_json
+from gankit.outputs.logger import JsonlLogger, NullLogger
+from gankit.runtime.distributed import barrier, broadcast_int, init_distributed, lr_scale, mean_over_ranks
+from gankit.runtime.precision import emulated_bf16_note, resolve_precision
+from gankit.runtime.progress import Progress, StopOnSignal
+from gankit.sampling.generator import GeneratorInfo, balanced_labels
+from gankit.training.callbacks import Callback
+from gankit.training.inputs import IterationInputs
+from gankit.training.labels import make_label_source
+from gankit.training.modules import call_with_labels
+from gankit.training.optim import linear_decay, match_param_layout
+from gankit.training.setup import build_gan_step, make_batches, resolve_device, resolve_steps
+
+__all__ = ["Trainer", "TrainingInterrupted", "default_callbacks", "train"]
+
+
+class TrainingInterrupted(Exception):
+    """Raised after Ctrl-C once a checkpoint of the last finished step has been written."""
+
+
+def default_callbacks(config: TrainConfig) -> list[Callback]:
+    """What `gankit train` writes and watches, in the order it happens at each step."""
+    callbacks: list[Callback] = [MetricsLog(), Alarms()]
+    callbacks += [TensorBoardLog()] if config.tensorboard else []
+    callbacks += [SampleGrids(), Checkpoints(), LossCurves(), Evaluation(), Export(), Report()]
+    return callbacks + ([NanRecovery()] if config.nan_watchdog else [])
+
+
+class Trainer:
+    """Owns the models, optimizers, batch sources, RNGs and the run directory of one run.
+
+    `callbacks` default to `default_callbacks(config)`; pass `[]` for bare steps (benchmarks).
+    Under torchrun (WORLD_SIZE > 1 in the environment) it joins the process group and trains
+    G and D with DistributedDataParallel; see `gankit.runtime.distributed`.
+    """
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        dataset: Dataset | None = None,
+        progress: bool = True,
+        callbacks: Sequence[Callback] | None = None,
+    ) -> None:
+        config = config.validated()
+        self.dist, self.device = init_distributed(resolve_device(config.device), config.dist_timeout)
+        self.dataset = dataset if dataset is not None else load_dataset(config.dataset, config.data_options())
+        check_compatible(config.model, self.dataset.kind, self.dataset.shape, config.dataset)
+        self.config = c = resolve_steps(config, self.dataset)
+        self.run_dir, self.progress = Path(c.out), progress and self.dist.is_main
+        self.output = get_model(c.model).output
+        self.precision = resolve_precision(c.precision, self.device)
+        if (note := emulated_bf16_note(self.precision, self.device)) is not None:
+            warnings.warn(note, stacklevel=2)
+        self.labels = make_label_source(c, self.dataset)
+        self.lr_scale = lr_scale(c.lr_scaling, self.dist.world_size)
+        self.finite = FiniteChecks(
+            c.nan_check_every or (c.log_every if self.device.type == "cuda" else 1),
+            distributed=self.dist.enabled,  # a host sync per step costs on GPUs, hence log_every there
+        )
+        self.gan_step = build_gan_step(
+            c, self.dataset, self.labels, self.device, self.dist, self.precision, self.finite
+        )
+        batches = make_batches(c, self.dataset, self.output, self.labels, self.device, self.dist)
+        self.inputs = IterationInputs(
+            batches, self.labels, c.noise, c.noise_dim, c.seed + 1, self.device, self.dist
+        )
+        self.labels.attach(batches)
+        n_fixed = 64 if self.dataset.kind == "image" else 2000
+        fixed = torch.Generator().manual_seed(c.seed + 2)
+        self.fixed_noise = sample_noise(c.noise, n_fixed, c.noise_dim, fixed).to(self.device)
+        self.step, self.elapsed = 0, 0.0
+        self.lr_factor, self.recoveries = 1.0, 0  # halved by each recovery from a non-finite step
+        self.eval_metrics = self._eval_metrics()
+        self.callbacks = list(default_callbacks(c) if callbacks is None else callbacks)
+        self.logger: JsonlLogger = NullLogger()  # MetricsLog opens metrics.jsonl on rank 0
+        self.console = Progress(c.steps, 0, enabled=False)
+        self._last_log = (0, 0.0)
+
+    # -- what the run holds ---------------------------------------------------------------------
+    generator = property(lambda self: self.gan_step.generator, doc="G, as trained (not its EMA)")
+    discriminator = property(lambda self: self.gan_step.discriminator, doc="D")
+    opt_g = property(lambda self: self.gan_step.opt_g, doc="G's optimizer")
+    opt_d = property(lambda self: self.gan_step.opt_d, doc="D's optimizer")
+    ema = property(lambda self: self.gan_step.ema, doc="the EMA of G, or None")
+    loss = property(lambda self: self.gan_step.loss, doc="the GAN loss")
+    batches = property(lambda self: self.inputs.batches, doc="the batch source of real data")
+    n_classes = property(lambda self: self.labels.n_classes, doc="labels G and D see (0: none)")
+    nan_check_every = property(lambda self: self.finite.every, doc="steps between host reads of NaN flags")
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator that samples and evaluation use: the EMA of G when kept, else G."""
+        return self.ema.module if self.ema is not None else self.generator
+
+    def noise(self, n: int) -> Tensor:
+        """This rank's `n` rows of a global noise batch (drawn from the run's noise stream)."""
+        return self.inputs.noise(n)
+
+    def noise_labels(self, n: int) -> Tensor | None:
+        """This rank's `n` labels for G's step (None when unconditional)."""
+        return self.inputs.noise_labels(n)
+
+    def layout(self) -> dict[str, Any]:
+        """The process layout saved in config.json: world size, batch per rank and in all, LR factor."""
+        return {
+            "world_size": self.dist.world_size,
+            "batch_size_per_rank": self.config.batch_size,
+            "global_batch_size": self.config.batch_size * self.dist.world_size,
+            "lr_scale": self.lr_scale,
+        }
+
+    def layout_line(self) -> str:
+        """One line describing the process layout and the learning-rate scaling rule."""
+        c, layout = self.config, self.layout()
+        assert c.lr_g is not None and c.lr_d is not None
+        return (
+            f"distributed: {self.dist.world_size} ranks ({self.dist.backend}), batch {c.batch_size} per rank "
+            f"= global batch {layout['global_batch_size']}; learning rates x{self.lr_scale:g} "
+            f"(--lr-scaling {c.lr_scaling}): lr_g {c.lr_g * self.lr_scale:g}, lr_d {c.lr_d * self.lr_scale:g}"
+        )
+
+    def _eval_metrics(self) -> list[str]:
+        """The metrics `--eval-every` runs, checked against the dataset before training starts."""
+        c = self.config
+        if c.eval_every is None:
+            return []
+        names = select_metrics(parse_names(c.eval_metrics), self.dataset, c.dataset)
+        if self.dist.enabled:
+            prepare_metrics(names, self.dataset, c.data_options())
+        return names
+
+    # -- one iteration --------------------------------------------------------------------------
+    def train_step(self) -> dict[str, Tensor]:
+        """One iteration of Algorithm 1 at `self.step`: k D steps, then one G step (not counted)."""
+        c = self.config
+        if c.lr_decay_start is not None:
+            self.apply_lr_factor()
+        self.labels.before_step(self.step, self.discriminator)
+        inputs = self.inputs.draw(c.k, c.batch_size, self.loss.g_needs_real, c.reuse_fakes)
+        stats = self.gan_step(inputs, self.step)
+        if (self.step + 1) % self.nan_check_every == 0 or self.step + 1 == c.steps:
+            self.finite.verify(self.step + 1)
+        return stats
+
+    def apply_lr_factor(self) -> None:
+        """Set both learning rates: base x world-size scaling x recovery factor x schedule."""
+        c = self.config
+        factor = self.lr_scale * self.lr_factor * linear_decay(self.step, c.steps, c.lr_decay_start)
+        for opt, base in ((self.opt_g, c.lr_g), (self.opt_d, c.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = base * factor
+
+    def run_steps(self, n: int, stop: StopOnSignal | None = None) -> None:
+        """Train `n` more iterations (never past `config.steps`), calling the callbacks after each."""
+        end = min(self.step + n, self.config.steps)
+        start = time.perf_counter() - self.elapsed
+        while self.step < end:
+            try:
+                if stop is not None and stop.requested:
+                    self.save_checkpoint()
+                    raise TrainingInterrupted(f"interrupted at step {self.step}")
+                stats = self.train_step()
+                self.step += 1
+                self.elapsed = time.perf_counter() - start
+                self._after_step(stats)
+            except NonFiniteError as err:  # a checkpoint save verifies deferred checks too
+                if not any(callback.on_nonfinite(self, err) for callback in self.callbacks):
+                    raise
+                start = time.perf_counter() - self.elapsed
+
+    def _after_step(self, stats: dict[str, Tensor]) -> None:
+        c = self.config
+        if self.step % c.log_every == 0 or self.step == c.steps:
+            stats = mean_over_ranks(stats, self.dist)  # the global batch's statistics
+            if self.dist.is_main:
+                self._log(stats)
+        for callback in self.callbacks:
+            callback.on_step_end(self)
+
+    def _log(self, stats: dict[str, Tensor]) -> None:
+        """One log record through the callbacks, and the progress bar (rank 0)."""
+        c, step = self.config, self.step
+        record: dict[str, Any] = {"step": step, "time": round(self.elapsed, 3)}
+        record.update({k: float(v) for k, v in stats.items()})  # one host sync per log
+        record.update(self.labels.stats)
+        last_step, last_time = self._last_log
+        if self.elapsed > last_time:
+            images = (step - last_step) * c.k * c.batch_size * self.dist.world_size
+            record["samples/s"] = images / (self.elapsed - last_time)
+        self._last_log = (step, self.elapsed)
+        record["lr/g"], record["lr/d"] = self.opt_g.param_groups[0]["lr"], self.opt_d.param_groups[0]["lr"]
+        for callback in self.callbacks:
+            callback.on_record(self, record)
+        for callback in self.callbacks:
+            callback.on_log(self, record)
+        self.console.update(step, record, sorted(a for cb in self.callbacks for a in cb.active_alarms()))
+
+    # -- the whole run --------------------------------------------------------------------------
+    def begin(self) -> None:
+        """Open the run: config.json, the progress bar, and each callback's `on_fit_start`."""
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            config = {**self.config.to_dict(), **self.layout(), "gankit_version": __version__}
+            atomic_write_json(self.run_dir / "config.json", config)
+        self.console = Progress(self.config.steps, self.step, enabled=self.progress)
+        self._last_log = (self.step, self.elapsed)
+        for callback in self.callbacks:
+            callback.on_fit_start(self)
+
+    def fit(self) -> None:
+        """Train to `config.steps`, writing samples, metrics and checkpoints into the run directory."""
+        c = self.config
+        previous = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(c.deterministic, warn_only=self.device.type != "cpu")
+        try:
+            self.begin()
+            no_checkpoint = not (self.run_dir / "checkpoint" / "latest.json").is_file()
+            if c.nan_watchdog and broadcast_int(int(no_checkpoint), self.dist, self.device):
+                self.save_checkpoint()  # a good state to return to if the very first steps blow up
+            with StopOnSignal(enabled=not self.dist.enabled) as stop:
+                self.run_steps(c.steps - self.step, stop)
+        finally:
+            torch.use_deterministic_algorithms(previous)
+            self.console.close()
+            for callback in self.callbacks:
+                callback.on_close(self)
+        for callback in self.callbacks:
+            callback.on_end(self)
+        barrier(self.dist)
+
+    def evaluate(self) -> dict[str, dict[str, Any]]:
+        """The `--eval-metrics` on the current generator (global RNG and G's mode left unchanged)."""
+        c = self.config
+        return evaluate_generator(
+            self.sampler,
+            self.generator_info(),
+            self.dataset,
+            self.eval_metrics,
+            seed=c.seed,
+            n=c.eval_n,
+            data_options=c.data_options(),
+            device=self.device,
+            dist=self.dist,
+        )
+
+    @torch.no_grad()
+    def fixed_samples(self) -> Tensor:
+        """The fixed noise batch through G (its EMA when kept) in eval mode, on the CPU, with the
+        labels `gankit sample` would give a conditional G (classes in turn, or cluster shares)."""
+        labels = balanced_labels(torch.arange(len(self.fixed_noise)), self.generator_info())
+        labels = None if labels is None else labels.to(self.device)
+        with eval_mode(self.sampler) as sampler:
+            return call_with_labels(sampler, self.fixed_noise, labels).cpu()
+
+    # -- state ----------------------------------------------------------------------------------
+    def generator_info(self) -> GeneratorInfo:
+        """What `gankit sample` needs to rebuild and drive the generator."""
+        c = self.config
+        return GeneratorInfo(
+            c.model,
+            tuple(self.dataset.shape),
+            c.noise,
+            c.noise_dim,
+            self.output,
+            self.dataset.kind,
+            c.dataset,
+            self.step,
+            n_classes=self.n_classes,
+            ema=self.ema is not None,
+            class_prior=self.labels.class_prior(),
+            g_width=c.g_width,
+            label_factors=self.labels.label_factors or None,
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything a checkpoint holds: weights, optimizer moments, RNG states, step, config."""
+        labels = self.labels.state_dict()
+        return {
+            "gankit_version": __version__,
+            "config": self.config.to_dict(),
+            "generator_info": dataclasses.asdict(self.generator_info()),
+            "step": self.step,
+            "elapsed": self.elapsed,
+            "lr_factor": self.lr_factor,
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "optimizer_g": self.opt_g.state_dict(),
+            "optimizer_d": self.opt_d.state_dict(),
+            "rng": {
+                "global": rng_state(self.device),
+                **self.inputs.state_dict(),
+                "augment": self.gan_step.augment_rng.get_state(),
+            },
+            **({"generator_ema": self.ema.state_dict()} if self.ema is not None else {}),
+            **({"clusters": labels} if labels is not None else {}),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore a checkpoint's state (the inverse of `state_dict`)."""
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.opt_g.load_state_dict(state["optimizer_g"])
+        self.opt_d.load_state_dict(state["optimizer_d"])
+        for opt in (self.opt_g, self.opt_d):
+            match_param_layout(opt)
+        set_rng_state(state["rng"]["global"], self.device)
+        self.inputs.load_state_dict(state["rng"])
+        if "augment" in state["rng"]:  # checkpoints of gankit 0.x before DiffAugment have none
+            self.gan_step.augment_rng.set_state(state["rng"]["augment"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state.get("generator_ema", state["generator"]))
+        self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
+        self.lr_factor = float(state.get("lr_factor", 1.0))
+        self.labels.load_state_dict(state.get("clusters"))
+
+    def save_checkpoint(self) -> None:
+        """Rank 0 writes the checkpoint; every rank waits until it is complete, then `on_checkpoint`.
+
+        Pending deferred NaN/Inf checks are read first, so no checkpoint holds non-finite weights.
+        """
+        self.finite.verify(self.step)
+        if self.dist.is_main:
+            save_checkpoint(self.run_dir / "checkpoint", self.step, self.state_dict())
+        barrier(self.dist)
+        for callback in self.callbacks:
+            callback.on_checkpoint(self)
+
+
+def train(config: TrainConfig, progress: bool = True, callbacks: Sequence[Callback] | None = None) -> Trainer:
+    """Train a new run as configured; returns the finished Trainer."""
+    trainer = Trainer(config, progress=progress, callbacks=callbacks)
+    trainer.fit()
+    return trainer
