@@ -239,12 +239,17 @@ def rescore(row: dict[str, Any], out: Path, options: list[DRSOptions]) -> dict[s
     scores what `run_one` would have with the same settings; nothing is trained.
     """
     from gankit.metrics import evaluate_run
+    from gankit.sampling.rejection import rejection_wrapper
 
     run_dir = out / row["dataset"] / row["recipe"] / f"seed{row['seed']}"
     scores = dict(row["scores"])
     for drs in options:
         try:
-            scores.update(evaluate_run(run_dir, METRICS[family(row["dataset"])], seed=row["seed"], drs=drs))
+            wrap = rejection_wrapper(run_dir, drs, seed=row["seed"])
+            metrics = METRICS[family(row["dataset"])]
+            scores.update(
+                evaluate_run(run_dir, metrics, seed=row["seed"], wrap=wrap, variant=drs.score_suffix)
+            )
         except GankitError as exc:
             print(f"DRS failed on {run_dir}: {exc}", flush=True)
     return {**row, "scores": scores}

@@ -108,7 +108,7 @@ def test_reuse_fakes_is_the_pytorch_examples_step(tiny_images, tmp_path):
     z = torch.rand(16, 8) * 2 - 1
     trainer.batches.next_labeled = lambda: (real, None)
     draws = []
-    trainer.noise = lambda n: draws.append(n) or z
+    trainer.inputs.noise = lambda n: draws.append(n) or z
     trainer.train_step()
     assert draws == [16]  # one noise batch per iteration: G's step drew none
 
@@ -131,7 +131,7 @@ def test_reuse_fakes_is_the_pytorch_examples_step(tiny_images, tmp_path):
 def test_without_reuse_fakes_g_steps_on_fresh_noise(tiny_images, tmp_path):
     trainer = trained(tiny_images, tmp_path, "dcgan", k=2)
     draws = []
-    noise = trainer.noise
-    trainer.noise = lambda n: draws.append(n) or noise(n)
+    noise = trainer.inputs.noise
+    trainer.inputs.noise = lambda n: draws.append(n) or noise(n)
     trainer.train_step()
     assert draws == [16, 16, 16]  # k = 2 D steps, then Algorithm 1's fresh batch for G

@@ -307,8 +307,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.n is not None and args.n < 1:
         raise GankitError(f"--n must be >= 1, got {args.n}")
     drs = _drs_options(args)
+    wrap, variant = None, ""  # the CLI names the variant: `<metric>+drs...` beside the plain scores
+    if drs is not None:
+        from gankit.sampling.rejection import rejection_wrapper
+
+        wrap, variant = rejection_wrapper(args.run_dir, drs, seed=args.seed), drs.score_suffix
+    names = parse_names(args.metrics)
     results = evaluate_run(
-        args.run_dir, parse_names(args.metrics), args.n, args.seed, ema=not args.no_ema, drs=drs
+        args.run_dir, names, args.n, args.seed, ema=not args.no_ema, wrap=wrap, variant=variant
     )
     print(json.dumps(results, indent=2))
     return 0

@@ -56,7 +56,7 @@ RESUMABLE_FIELDS = frozenset(
 )
 
 # Keys a run writes into config.json beside the config's own fields (the process layout).
-RUN_KEYS = ("gankit_version", "world_size", "batch_size_per_rank", "global_batch_size", "lr_scale")
+RUN_KEYS = ("gankit_version", "world_size", "batch_size_per_rank", "global_batch_size", "lr_scale", "plugins")
 
 
 @dataclass(frozen=True)
@@ -154,8 +154,11 @@ class TrainConfig:
     def load(cls, path: str | Path) -> TrainConfig:
         """Read a run's `config.json` (which also records the gankit version that wrote it)."""
         from gankit.outputs.files import read_json
+        from gankit.registry import import_plugins
 
-        return cls.from_dict({k: v for k, v in read_json(path).items() if k not in RUN_KEYS})
+        data = read_json(path)
+        import_plugins(data.get("plugins", []))  # the modules that registered its model, data, ...
+        return cls.from_dict({k: v for k, v in data.items() if k not in RUN_KEYS})
 
     def data_options(self) -> DataOptions:
         """The dataset settings of this config."""
@@ -189,7 +192,7 @@ class TrainConfig:
 
     def validated(self) -> TrainConfig:
         """Check every field and fill in defaults that depend on others (learning rates)."""
-        from gankit.losses import LOSSES
+        from gankit.losses import get_loss
         from gankit.noise import NOISE_PRIORS
         from gankit.runtime.distributed import LR_SCALING
         from gankit.runtime.precision import PRECISIONS
@@ -223,7 +226,7 @@ class TrainConfig:
                 _positive_int(name.replace("_", "-"), getattr(self, name))
         if self.channels not in (None, 1, 3):
             raise GankitError(f"--channels must be 1 or 3, got {self.channels}")
-        _choice("loss", self.loss, tuple(LOSSES))
+        get_loss(self.loss)  # a registered loss, or one that package.module:name names
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("noise", self.noise, NOISE_PRIORS)
         _choice("device", self.device, DEVICES)

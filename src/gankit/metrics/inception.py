@@ -11,7 +11,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from gankit.data import ImageData, to_uint8
 from gankit.errors import GankitError
+from gankit.metrics.context import EvalContext
+from gankit.metrics.registry import register_metric
 
 FEATURES = 2048
 
@@ -76,3 +79,17 @@ def inception_metrics(
         "inception_score": float(is_mean),
         "inception_score_std": float(is_std),
     }
+
+
+@register_metric(
+    "inception",
+    applies=lambda d: isinstance(d, ImageData),
+    summary="FID, KID and IS on Inception-v3 features through torchmetrics (needs its weights)",
+    default=False,
+)
+def inception_metric(ctx: EvalContext) -> dict[str, Any]:
+    data = ctx.dataset
+    assert isinstance(data, ImageData)
+    fake = to_uint8(ctx.samples(10_000), ctx.info.output)
+    real = data.splits["test"][:10_000]
+    return inception_metrics(fake, real, ctx.device)

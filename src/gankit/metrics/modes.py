@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
+
+from gankit.data import ToyData
+from gankit.metrics.context import EvalContext
+from gankit.metrics.registry import register_metric
 
 
 @dataclass(frozen=True)
@@ -32,3 +38,19 @@ def mode_metrics(samples: Tensor, centers: Tensor, sigma: float) -> ModeResult:
     else:
         kl = float("inf")
     return ModeResult(int((counts > 0).sum()), len(centers), float(good.double().mean()), kl, counts.tolist())
+
+
+@register_metric(
+    "modes",
+    applies=lambda d: isinstance(d, ToyData) and d.centers is not None,
+    summary="modes captured / high-quality samples / KL to uniform (PacGAN)",
+)
+def modes_metric(ctx: EvalContext) -> dict[str, Any]:
+    data = ctx.dataset
+    assert isinstance(data, ToyData) and data.centers is not None and data.sigma is not None
+    samples = ctx.samples(2500)
+    result = mode_metrics(samples, data.centers, data.sigma)
+    return {
+        "settings": {"samples": len(samples), "threshold": f"3 sigma = {3 * data.sigma}"},
+        **dataclasses.asdict(result),
+    }

@@ -12,8 +12,8 @@ from torch import nn
 from gankit.errors import GankitError
 from gankit.models import dcgan, keras_mnist, mlp, resnet, toy
 from gankit.models.parts import ComposedDiscriminator, ConditionalGenerator, label_width
-from gankit.regularizers import apply_spectral_norm
 from gankit.registry import import_reference, is_reference, note_origin
+from gankit.regularizers import apply_spectral_norm
 
 Build = Callable[..., tuple[nn.Module, nn.Module]]
 

@@ -20,6 +20,7 @@ from gankit.models.parts import eval_mode
 from gankit.noise import sample_noise
 from gankit.outputs.files import atomic_write_bytes, atomic_write_json, read_json
 from gankit.outputs.viz import make_grid, save_png
+from gankit.registry import import_plugins
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class GeneratorInfo:
     class_prior: tuple[float, ...] | None = None  # shares of the classes (self-conditioned runs)
     g_width: int | None = None  # G's base channel count, where the run set one (--g-width)
     label_factors: tuple[int, ...] | None = None  # classes per label factor (--cluster-space channels)
+    plugins: tuple[str, ...] = ()  # modules that registered the model (imported before building it)
 
     @classmethod
     def from_dict(cls, data: dict) -> GeneratorInfo:
@@ -48,6 +50,7 @@ class GeneratorInfo:
             fields = {k: v for k, v in data.items() if k in names}
             if fields.get("class_prior") is not None:
                 fields["class_prior"] = tuple(float(p) for p in fields["class_prior"])
+            fields["plugins"] = tuple(fields.get("plugins", ()))
             if fields.get("label_factors") is not None:
                 fields["label_factors"] = tuple(int(k) for k in fields["label_factors"])
             return cls(**{**fields, "shape": tuple(data["shape"])})
@@ -95,6 +98,7 @@ def load_generator(
         state = load_checkpoint(path / "checkpoint")
         info = GeneratorInfo.from_dict(state["generator_info"])
         weights = state["generator_ema"] if ema and "generator_ema" in state else state["generator"]
+    import_plugins(info.plugins)
     generator = build_generator(
         info.model, info.shape, info.noise_dim, info.n_classes, info.g_width, info.label_factors or ()
     )

@@ -491,3 +491,11 @@ def load_rejection_sampler(
     if options is not None and options.refine_steps:
         real = real_source(load_dataset(config.dataset, config.data_options()), info.output)
     return RejectionSampler(generator, discriminator.to(device), info, options, pack, seed, real)
+
+
+def rejection_wrapper(
+    run_dir: str | Path, options: DRSOptions, seed: int = 0, device: str | torch.device = "cpu"
+) -> Callable[[nn.Module, GeneratorInfo], RejectionSampler]:
+    """`wrap(generator, info)` for `gankit.metrics.evaluate_run`: a `RejectionSampler` with the
+    discriminator of `run_dir` around the generator that evaluation loads."""
+    return lambda generator, info: load_rejection_sampler(run_dir, generator, info, options, seed, device)

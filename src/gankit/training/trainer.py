@@ -39,6 +39,7 @@ from gankit.outputs.callbacks import (
 from gankit.outputs.checkpoint import rng_state, save_checkpoint, set_rng_state
 from gankit.outputs.files import atomic_write_json
 from gankit.outputs.logger import JsonlLogger, NullLogger
+from gankit.registry import plugin_modules
 from gankit.runtime.distributed import barrier, broadcast_int, init_distributed, lr_scale, mean_over_ranks
 from gankit.runtime.precision import emulated_bf16_note, resolve_precision
 from gankit.runtime.progress import Progress, StopOnSignal
@@ -125,6 +126,13 @@ class Trainer:
     batches = property(lambda self: self.inputs.batches, doc="the batch source of real data")
     n_classes = property(lambda self: self.labels.n_classes, doc="labels G and D see (0: none)")
     nan_check_every = property(lambda self: self.finite.every, doc="steps between host reads of NaN flags")
+
+    @property
+    def plugins(self) -> tuple[str, ...]:
+        """Modules that registered this run's model, dataset, loss or metrics (saved with the run)."""
+        c = self.config
+        found = plugin_modules(model=c.model, dataset=c.dataset, loss=c.loss, metric=self.eval_metrics)
+        return tuple(found)
 
     @property
     def sampler(self) -> nn.Module:
@@ -239,7 +247,8 @@ class Trainer:
         """Open the run: config.json, the progress bar, and each callback's `on_fit_start`."""
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            config = {**self.config.to_dict(), **self.layout(), "gankit_version": __version__}
+            plugins = {"plugins": list(self.plugins)} if self.plugins else {}
+            config = {**self.config.to_dict(), **self.layout(), "gankit_version": __version__, **plugins}
             atomic_write_json(self.run_dir / "config.json", config)
         self.console = Progress(self.config.steps, self.step, enabled=self.progress)
         self._last_log = (self.step, self.elapsed)
@@ -309,6 +318,7 @@ class Trainer:
             class_prior=self.labels.class_prior(),
             g_width=c.g_width,
             label_factors=self.labels.label_factors or None,
+            plugins=self.plugins,
         )
 
     def state_dict(self) -> dict[str, Any]:
