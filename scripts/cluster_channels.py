@@ -92,10 +92,10 @@ def main() -> None:
         config = TrainConfig.load(args.run / "config.json")
     except (GankitError, FileNotFoundError) as err:
         raise SystemExit(f"error: {err}") from err
-    if not config.self_condition:
+    if not config.self_conditioning.self_condition:
         raise SystemExit(f"error: {args.run} is not a self-conditioned run with clusters")
-    if config.dataset != "stacked-mnist":
-        raise SystemExit(f"error: {args.run} trained on {config.dataset}, not stacked-mnist")
+    if config.data.dataset != "stacked-mnist":
+        raise SystemExit(f"error: {args.run} trained on {config.data.dataset}, not stacked-mnist")
     with tempfile.TemporaryDirectory() as tmp:  # resume writes into the run: work on a copy
         try:
             trainer = resume(_latest_only(args.run, Path(tmp) / "run"), {}, progress=False)
@@ -105,7 +105,7 @@ def main() -> None:
     data = trainer.batches.data
     digits = channel_digits(trainer.dataset.labels["train"])
     channels = data.shape[1]
-    k = config.self_condition  # clusters per channel where the run's labels are factored
+    k = config.self_conditioning.self_condition  # clusters per channel where the run's labels are factored
     own = trainer.labels.clusters.labels
     if trainer.labels.label_factors:
         own = factor_labels(own, trainer.labels.label_factors)

@@ -126,7 +126,7 @@ def run_one(
     start = time.perf_counter()
     trainer = Trainer(config, progress=False)
     trainer.fit()
-    scores = json.loads((Path(config.out) / "eval.json").read_text())["metrics"]
+    scores = json.loads((Path(config.run.out) / "eval.json").read_text())["metrics"]
     c = trainer.config
     if drs:
         for options in drs_settings(drs_gammas, drs_base):
@@ -137,7 +137,7 @@ def run_one(
         "seed": seed,
         "train_s": round(trainer.elapsed, 1),
         "total_s": round(time.perf_counter() - start, 1),
-        "images_seen": c.steps * c.k * c.batch_size,
+        "images_seen": c.optimization.steps * c.optimization.k * c.optimization.batch_size,
         "config": {k: v for k, v in overrides.items()},
         "scores": scores,
     }
@@ -220,10 +220,10 @@ def drs_scores(trainer: Trainer, metrics: list[str], options: DRSOptions) -> dic
 
     c, info = trainer.config, trainer.generator_info()
     real = real_source(trainer.dataset, info.output) if options.refine_steps else None
-    sampler = RejectionSampler(trainer.sampler, trainer.discriminator, info, options, c.pack, c.seed, real)
+    sampler = RejectionSampler(trainer.sampler, trainer.discriminator, info, options, c.architecture.pack, c.run.seed, real)
     try:
         results = evaluate_generator(
-            sampler, info, trainer.dataset, metrics, seed=c.seed, data_options=c.data_options()
+            sampler, info, trainer.dataset, metrics, seed=c.run.seed, data_options=c.data_options()
         )
     except GankitError as exc:  # e.g. too few candidates kept: the run's own scores still count
         print(f"DRS failed: {exc}", flush=True)

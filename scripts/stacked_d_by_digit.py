@@ -89,8 +89,8 @@ def main() -> None:
         raise SystemExit(f"error: --n must be >= 1, got {args.n}")
     try:
         config = TrainConfig.load(args.run / "config.json")
-        if not config.dataset.startswith("stacked-mnist"):
-            raise GankitError(f"{args.run} trained on {config.dataset}, not stacked-mnist")
+        if not config.data.dataset.startswith("stacked-mnist"):
+            raise GankitError(f"{args.run} trained on {config.data.dataset}, not stacked-mnist")
         generator, info = load_generator(args.run)
         # DRS does not judge conditional samples: a conditional G's rows leave D out
         judge = None if info.n_classes else load_rejection_sampler(args.run, generator, info, seed=args.seed)

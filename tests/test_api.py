@@ -14,7 +14,11 @@ import pytest
 import torch
 
 import gankit
+from gankit.data import REGISTERED
 from gankit.errors import GankitError
+from gankit.losses import LOSSES
+from gankit.metrics import METRICS
+from gankit.models import MODELS
 
 PLUGIN = textwrap.dedent(
     '''
@@ -46,7 +50,7 @@ PLUGIN = textwrap.dedent(
     gankit.register_loss("ns-plugin", discriminator_loss, generator_non_saturating, probabilistic=True)
 
 
-    @gankit.register_metric("mean-plugin", summary="mean of 100 samples")
+    @gankit.register_metric("mean-plugin", summary="mean of 100 samples", default=False)
     def mean(ctx):
         return {"mean": float(ctx.samples(100).mean())}
     '''
@@ -54,9 +58,16 @@ PLUGIN = textwrap.dedent(
 
 
 @pytest.fixture
-def plugin_dir(tmp_path: Path) -> Path:
+def plugin_dir(tmp_path: Path):
+    """A folder with the plugin module; what it registers in this process is removed afterwards."""
     (tmp_path / "gankit_test_plugin.py").write_text(PLUGIN)
-    return tmp_path
+    registries = (MODELS, LOSSES, METRICS, REGISTERED)
+    before = [dict(registry) for registry in registries]
+    yield tmp_path
+    for registry, saved in zip(registries, before, strict=True):
+        registry.clear()
+        registry.update(saved)
+    sys.modules.pop("gankit_test_plugin", None)
 
 
 def gankit_cli(plugin_dir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -71,7 +82,7 @@ def test_a_model_named_package_module_name_trains_samples_evaluates_and_resumes(
              "--batch-size", "16", "--device", "cpu", "--quiet", "--no-tensorboard",
              "--out", str(run)]  # fmt: skip
     assert gankit_cli(plugin_dir, *train).returncode == 0
-    assert json.loads((run / "config.json").read_text())["model"] == "gankit_test_plugin:TINY"
+    assert json.loads((run / "config.json").read_text())["architecture"]["model"] == "gankit_test_plugin:TINY"
     done = gankit_cli(plugin_dir, "sample", str(run), "--n", "20", "--out", str(run / "p.npz"))
     assert done.returncode == 0, done.stderr
     done = gankit_cli(plugin_dir, "eval", str(run), "--metrics", "modes", "--n", "100")

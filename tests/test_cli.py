@@ -76,13 +76,14 @@ def test_help_lists_options_with_defaults(capsys, monkeypatch):
 def test_dry_run_prints_resolved_config(capsys):
     assert main(["train", "--optimizer", "sgd", "--dry-run"]) == 0
     config = json.loads(capsys.readouterr().out)
-    assert config["lr_g"] == 1e-3 and config["optimizer"] == "sgd" and config["nesterov"] is True
+    optimization = config["optimization"]  # the nested layout of config.json
+    assert optimization["lr_g"] == 1e-3 and optimization["optimizer"] == "sgd" and optimization["nesterov"]
 
 
 def test_train_outputs_and_sample_formats(tmp_path):
     out = _train(tmp_path)
     config = json.loads((out / "config.json").read_text())
-    assert config["model"] == "mlp" and "gankit_version" in config
+    assert config["architecture"]["model"] == "mlp" and "gankit_version" in config
     record = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
     assert {"step", "loss/d", "loss/g", "d/real", "d/fake", "time"} <= set(record)
     assert (out / "generator.json").is_file() and (out / "checkpoint" / "latest.json").is_file()

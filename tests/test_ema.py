@@ -50,7 +50,7 @@ def test_trainer_ramps_the_ema_half_life(tmp_path):
     from tests.test_recipes import _config
 
     trainer = Trainer(_config(tmp_path, ema_half_life=1000.0, ema_rampup=0.5), progress=False)
-    per_step = trainer.config.batch_size  # 16 images
+    per_step = trainer.config.optimization.batch_size  # 16 images
     assert trainer.gan_step.ema_beta(0) == pytest.approx(ema_decay(0.5 * per_step, per_step))
     assert trainer.gan_step.ema_beta(999) == pytest.approx(ema_decay(1000.0, per_step))
 

@@ -31,7 +31,7 @@ def test_switch_leaves_the_weights_unchanged(tiny_images, tmp_path, switch):
             x, y = a[name].double(), b[name].double()
             far = (x - y).abs() > 1e-5 + 1e-4 * y.abs()
             assert int(far.sum()) <= max(1, x.numel() // 10_000), f"{switch}: {net}.{name}"
-            assert float((x - y).abs().max()) <= 3 * on.config.lr_g, f"{switch}: {net}.{name}"
+            assert float((x - y).abs().max()) <= 3 * on.config.optimization.lr_g, f"{switch}: {net}.{name}"
 
 
 @pytest.mark.parametrize("model", ["dcgan", "keras-mnist"])
@@ -102,8 +102,16 @@ def test_reuse_fakes_is_the_pytorch_examples_step(tiny_images, tmp_path):
                          fused_optimizer=False)  # fmt: skip
     trainer = Trainer(config, dataset=tiny_images, progress=False)
     g, d = copy.deepcopy(trainer.generator), copy.deepcopy(trainer.discriminator)
-    opt_g = torch.optim.Adam(g.parameters(), lr=trainer.config.lr_g, betas=(config.beta1, config.beta2))
-    opt_d = torch.optim.Adam(d.parameters(), lr=trainer.config.lr_d, betas=(config.beta1, config.beta2))
+    opt_g = torch.optim.Adam(
+        g.parameters(),
+        lr=trainer.config.optimization.lr_g,
+        betas=(config.optimization.beta1, config.optimization.beta2),
+    )
+    opt_d = torch.optim.Adam(
+        d.parameters(),
+        lr=trainer.config.optimization.lr_d,
+        betas=(config.optimization.beta1, config.optimization.beta2),
+    )
     real = tiny_images.tensor("train", trainer.output)[:16]
     z = torch.rand(16, 8) * 2 - 1
     trainer.batches.next_labeled = lambda: (real, None)

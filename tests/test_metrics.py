@@ -380,7 +380,7 @@ def test_inception_metrics_plumbing_with_a_stand_in_network(monkeypatch):
 
 def test_sharded_samples_of_a_conditional_generator_match_one_process(monkeypatch):
     """Each rank labels its share as one process labels the whole draw (class = index mod K)."""
-    import gankit.metrics as metrics
+    import gankit.metrics.context as context
     from gankit.models import build_generator
     from gankit.runtime.distributed import DistContext
     from gankit.sampling.generator import GeneratorInfo, generate
@@ -390,9 +390,9 @@ def test_sharded_samples_of_a_conditional_generator_match_one_process(monkeypatc
     torch.manual_seed(0)
     generator = build_generator("toy-mlp", (2,), 2, n_classes=3).eval()
     whole = generate(generator, info, 7, seed=5)
-    monkeypatch.setattr(metrics, "gather_rows", lambda rows, ctx: rows)  # each rank's share alone
+    monkeypatch.setattr(context, "gather_rows", lambda rows, ctx: rows)  # each rank's share alone
     shares = [
-        metrics._sharded_samples(generator, info, 7, 5, torch.device("cpu"), DistContext(rank, 2))
+        context._sharded_samples(generator, info, 7, 5, torch.device("cpu"), DistContext(rank, 2))
         for rank in (0, 1)
     ]
     assert torch.allclose(torch.cat(shares)[:7], whole, atol=1e-6)  # rank 1 starts at sample 4, class 1

@@ -60,7 +60,7 @@ def test_a_run_resumed_with_a_decay_start_anneals_its_rates_from_there(tmp_path)
     for step in range(1, 9):  # constant for the first 4 steps, then 1, 0.75, 0.5, 0.25
         factor = linear_decay(step - 1, 8, 0.5)
         assert logged[step] == pytest.approx((1e-3 * factor, 2e-3 * factor))
-    assert json.loads((run / "config.json").read_text())["lr_decay_start"] == 0.5
+    assert json.loads((run / "config.json").read_text())["optimization"]["lr_decay_start"] == 0.5
     with pytest.raises(GankitError, match="options differ from the saved config: lr_g"):
         resume(run, {"steps": 10, "lr_g": 5e-4}, progress=False)  # the base rates stay
 

@@ -72,7 +72,9 @@ def test_exact_resume_with_every_option(tmp_path, recipe):
     part = dataclasses.replace(full, steps=3, out=str(tmp_path / "b" / "run"))
     Trainer(part, progress=False).fit()
     resume(tmp_path / "b" / "run", {"steps": 6}, progress=False).fit()
-    names = ["generator.safetensors"] + (["generator_raw.safetensors"] if full.ema_half_life else [])
+    names = ["generator.safetensors"] + (
+        ["generator_raw.safetensors"] if full.optimization.ema_half_life else []
+    )
     for name in names:
         a, b = load_file(tmp_path / "a" / "run" / name), load_file(tmp_path / "b" / "run" / name)
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
@@ -189,4 +191,4 @@ def test_widths_reach_the_saved_generator_and_drs(tmp_path):
     with pytest.raises(GankitError, match="options differ from the saved config: g_width"):
         resume(tmp_path / "run", {"g_width": 16, "steps": 4}, progress=False)
     with pytest.raises(GankitError, match="--d-width must be an integer >= 1, got 0"):
-        dataclasses.replace(config, d_width=0).validated()
+        config.replace(d_width=0).validated()

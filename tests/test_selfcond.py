@@ -169,7 +169,7 @@ def test_recluster_until_freezes_the_clusters_and_may_be_set_on_resume(tmp_path)
     resumed = resume(run, {"steps": 8, "recluster_until": 0.5}, progress=False)
     resumed.fit()
     assert resumed.labels.clusters.clustered_at == 2  # without the option step 6 would have clustered
-    assert json.loads((run / "config.json").read_text())["recluster_until"] == 0.5
+    assert json.loads((run / "config.json").read_text())["self_conditioning"]["recluster_until"] == 0.5
     again = resume(run, {"steps": 10, "recluster_until": 1.0}, progress=False)
     again.fit()
     assert again.labels.clusters.clustered_at == 8
@@ -180,7 +180,7 @@ def test_pixel_clusters_are_the_images_own_k_means_made_once(tmp_path):
     trainer = Trainer(config, progress=False)
     trainer.fit()
     assert trainer.labels.clusters.clustered_at == 0  # not again at steps 2 and 4
-    direct = ClusterLabels(4, seed=config.seed + 5)
+    direct = ClusterLabels(4, seed=config.run.seed + 5)
     direct.recluster(trainer.batches.data, lambda x: x.flatten(1), step=0)
     assert torch.equal(trainer.labels.clusters.labels, direct.labels)
     with pytest.raises(ValueError, match="unknown cluster space 'd'"):
@@ -199,7 +199,7 @@ def test_channel_clusters_label_each_channel_and_condition_g_factor_by_factor(tm
     trainer.fit()
     assert trainer.labels.clusters.clustered_at == 0  # pixels do not change: clustered once
     data = trainer.batches.data
-    direct = ClusterLabels(27, seed=config.seed + 5)
+    direct = ClusterLabels(27, seed=config.run.seed + 5)
     direct.cluster_channels(data, 3, step=0)
     assert torch.equal(trainer.labels.clusters.labels, direct.labels)
     parts = factor_labels(direct.labels, (3, 3, 3))

@@ -135,7 +135,7 @@ def test_resume_refuses_changed_config(tmp_path):
 def test_epochs_resolve_to_steps(tmp_path):
     trainer = Trainer(_config(tmp_path, steps=None, epochs=2.0, k=2), progress=False)
     n_train = len(trainer.dataset.splits["train"])
-    assert trainer.config.steps == round(2 * (n_train // 16) / 2)
+    assert trainer.config.optimization.steps == round(2 * (n_train // 16) / 2)
     with pytest.raises(GankitError, match="--epochs needs a dataset of fixed size"):
         Trainer(_config(tmp_path, dataset="ring8", model="toy-mlp", steps=None, epochs=1.0))
 

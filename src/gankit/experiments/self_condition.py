@@ -35,25 +35,28 @@ class SelfConditionLabels(LabelSource):
     def __init__(self, config: TrainConfig, dataset: Dataset) -> None:
         self.config, self.dataset_kind = config, dataset.kind
         self.label_factors = self._factors(config, dataset)
-        self.n_classes = math.prod(self.label_factors) if self.label_factors else config.self_condition
+        self.n_classes = (
+            math.prod(self.label_factors) if self.label_factors else config.self_conditioning.self_condition
+        )
         self.batches: TensorBatches | None = None
-        self.clusters = ClusterLabels(self.n_classes, config.seed + 5)
+        self.clusters = ClusterLabels(self.n_classes, config.run.seed + 5)
         self._prior: Tensor | None = None  # the clusters' shares on the data's device
 
     @staticmethod
     def _factors(config: TrainConfig, dataset: Dataset) -> tuple[int, ...]:
         """`--cluster-space channels`: K clusters in each of the data's C channels, K ** C labels."""
-        if config.cluster_space != "channels":
+        per_channel = config.self_conditioning.self_condition
+        if config.self_conditioning.cluster_space != "channels":
             return ()
         if dataset.kind != "image":
             raise GankitError(
-                f"--cluster-space channels clusters the channels of images; {config.dataset} is "
+                f"--cluster-space channels clusters the channels of images; {config.data.dataset} is "
                 f"{dataset.kind} data"
             )
-        factors = (config.self_condition,) * dataset.shape[0]
+        factors = (per_channel,) * dataset.shape[0]
         if math.prod(factors) > MAX_CHANNEL_LABELS:
             raise GankitError(
-                f"--cluster-space channels: {config.self_condition} clusters in each of {len(factors)} "
+                f"--cluster-space channels: {per_channel} clusters in each of {len(factors)} "
                 f"channels make {math.prod(factors):,} labels, more than {MAX_CHANNEL_LABELS:,}; "
                 "lower --self-condition"
             )
@@ -62,7 +65,7 @@ class SelfConditionLabels(LabelSource):
     def attach(self, batches: TensorBatches | SyntheticBatches) -> None:
         if not isinstance(batches, TensorBatches):
             raise GankitError(
-                f"--self-condition clusters a set of training images; {self.config.dataset} is "
+                f"--self-condition clusters a set of training images; {self.config.data.dataset} is "
                 f"{self.dataset_kind} data"
             )
         self.batches = batches
@@ -72,17 +75,26 @@ class SelfConditionLabels(LabelSource):
         """The step from which the clusters stay as they are (`--recluster-until`), or None.
         Pixels do not change, so clusters of pixels are made once, at the start."""
         c = self.config
-        if c.cluster_space in CLUSTERED_ONCE:
+        if c.self_conditioning.cluster_space in CLUSTERED_ONCE:
             return 0
-        return None if c.recluster_until is None else math.ceil(c.recluster_until * c.steps)
+        return (
+            None
+            if c.self_conditioning.recluster_until is None
+            else math.ceil(c.self_conditioning.recluster_until * c.optimization.steps)
+        )
 
     def before_step(self, step: int, discriminator: nn.Module) -> None:
         c = self.config
-        if not self.clusters.due(step, c.recluster_every, self.recluster_until):
+        if not self.clusters.due(step, c.self_conditioning.recluster_every, self.recluster_until):
             return
         assert self.batches is not None
         cluster_training_images(
-            self.clusters, discriminator, self.batches.data, step, c.cluster_space, c.self_condition
+            self.clusters,
+            discriminator,
+            self.batches.data,
+            step,
+            c.self_conditioning.cluster_space,
+            c.self_conditioning.self_condition,
         )
         self._use_clusters()
 
@@ -111,7 +123,7 @@ class SelfConditionLabels(LabelSource):
 
     def load_state_dict(self, state: dict[str, Any] | None) -> None:
         """A checkpoint from before the first clustering has none: the next step clusters."""
-        self.clusters, self._prior = ClusterLabels(self.n_classes, self.config.seed + 5), None
+        self.clusters, self._prior = ClusterLabels(self.n_classes, self.config.run.seed + 5), None
         assert self.batches is not None
         self.batches.labels = None
         if state is not None:

@@ -25,7 +25,7 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from torch import Tensor, nn
 
-from gankit.config import CLUSTER_SPACES
+from gankit.experiments.config import CLUSTER_SPACES
 from gankit.models.parts import eval_mode
 
 MAX_CHANNEL_LABELS = 1_000_000  # --cluster-space channels: at most this many label tuples

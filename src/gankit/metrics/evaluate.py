@@ -121,8 +121,8 @@ def evaluate_run(
     generator, info = load_generator(run_dir, ema=ema)
     if wrap is not None:
         generator = wrap(generator, info)
-    dataset = load_dataset(config.dataset, config.data_options())
-    names = select_metrics(metrics, dataset, config.dataset)
+    dataset = load_dataset(config.data.dataset, config.data_options())
+    names = select_metrics(metrics, dataset, config.data.dataset)
     results = evaluate_generator(
         generator, info, dataset, names, seed=seed, n=n, data_options=config.data_options()
     )
@@ -131,5 +131,5 @@ def evaluate_run(
         results = {name: {**result, "sampler": summary()} for name, result in results.items()}
     suffix = ("+no-ema" if info.ema and not ema else "") + variant
     results = {f"{name}{suffix}": result for name, result in results.items()}
-    write_eval_json(run_dir, config.dataset, info.step, results)
+    write_eval_json(run_dir, config.data.dataset, info.step, results)
     return results

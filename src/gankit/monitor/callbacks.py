@@ -35,7 +35,7 @@ class Alarms(Callback):
         c, step = trainer.config, trainer.step
         if self.watcher is None or not self.watcher.watches_samples:
             return
-        if step % c.watch_every < c.log_every or step == c.steps:
+        if step % c.watch.watch_every < c.run.log_every or step == c.optimization.steps:
             record.update(self.watcher.diversity(trainer.fixed_samples()))
 
     def on_log(self, trainer: Trainer, record: dict[str, Any]) -> None:
@@ -56,9 +56,9 @@ class NanRecovery(Callback):
     def on_nonfinite(self, trainer: Trainer, error: NonFiniteError) -> bool:
         c = trainer.config
         trainer.recoveries += 1
-        if trainer.recoveries > c.max_recoveries:
+        if trainer.recoveries > c.watch.max_recoveries:
             raise GankitError(
-                f"non-finite {error.tensor} at step {error.step} after {c.max_recoveries} "
+                f"non-finite {error.tensor} at step {error.step} after {c.watch.max_recoveries} "
                 "recoveries (restore + halved learning rates); lower --lr-g/--lr-d"
             ) from None
         trainer.load_state_dict(load_checkpoint(trainer.run_dir / "checkpoint"))
@@ -73,7 +73,7 @@ class NanRecovery(Callback):
             "start",
             f"non-finite {error.tensor}; {when}. Restored the checkpoint of step {trainer.step} and "
             f"halved the learning rates (now x{trainer.lr_factor:g}); recovery {trainer.recoveries} of "
-            f"{c.max_recoveries}.",
+            f"{c.watch.max_recoveries}.",
         )
         trainer.logger.log(event.record())
         trainer.console.write(event.line())

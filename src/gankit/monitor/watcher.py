@@ -27,10 +27,10 @@ class RunWatcher:
         self.dataset, self.output = dataset, output
         self.alarms: dict[str, Any] = {}
         if enabled:  # alarms watch rank 0's log
-            if config.alarm_dominance:
-                self.alarms["dominance"] = DominanceAlarm(config.alarm_window)
-            if config.alarm_collapse:
-                self.alarms["collapse"] = CollapseAlarm(warmup=config.alarm_window)
+            if config.watch.alarm_dominance:
+                self.alarms["dominance"] = DominanceAlarm(config.watch.alarm_window)
+            if config.watch.alarm_collapse:
+                self.alarms["collapse"] = CollapseAlarm(warmup=config.watch.alarm_window)
         self._real_diversity: float | None = None
         self._classifier: nn.Module | None = None
 

@@ -41,7 +41,9 @@ __all__ = [
 
 def _between(trainer: Trainer, every: int | None) -> bool:
     """Whether `trainer.step` is a multiple of `every` before the last step (which `on_end` covers)."""
-    return every is not None and trainer.step % every == 0 and trainer.step < trainer.config.steps
+    return (
+        every is not None and trainer.step % every == 0 and trainer.step < trainer.config.optimization.steps
+    )
 
 
 class MetricsLog(Callback):
@@ -78,7 +80,9 @@ def write_sample_grid(trainer: Trainer) -> None:
         finally:
             discriminator.train()
 
-    contour = d_prob if trainer.config.pack == 1 else None  # a packed D judges groups, not points
+    contour = (
+        d_prob if trainer.config.architecture.pack == 1 else None
+    )  # a packed D judges groups, not points
     save_scatter(fake, trainer.dataset.tensor("test")[:2000], path, f"step {trainer.step}", contour)
 
 
@@ -86,7 +90,7 @@ class SampleGrids(Callback):
     """`samples/step_NNNNNNN.png` every `--sample-every` steps and at the end (rank 0)."""
 
     def on_step_end(self, trainer: Trainer) -> None:
-        if _between(trainer, trainer.config.sample_every) and trainer.dist.is_main:
+        if _between(trainer, trainer.config.run.sample_every) and trainer.dist.is_main:
             write_sample_grid(trainer)
 
     def on_end(self, trainer: Trainer) -> None:
@@ -98,7 +102,7 @@ class Checkpoints(Callback):
     """A checkpoint every `--checkpoint-every` steps and at the end (written by rank 0)."""
 
     def on_step_end(self, trainer: Trainer) -> None:
-        if _between(trainer, trainer.config.checkpoint_every):
+        if _between(trainer, trainer.config.run.checkpoint_every):
             trainer.save_checkpoint()
 
     def on_end(self, trainer: Trainer) -> None:
@@ -109,7 +113,7 @@ class LossCurves(Callback):
     """`losses.png` redrawn at each periodic checkpoint (rank 0)."""
 
     def on_checkpoint(self, trainer: Trainer) -> None:
-        periodic = trainer.step > 0 and _between(trainer, trainer.config.checkpoint_every)
+        periodic = trainer.step > 0 and _between(trainer, trainer.config.run.checkpoint_every)
         if trainer.dist.is_main and periodic:
             save_loss_curves(trainer.logger.records, trainer.run_dir / "losses.png")
 
@@ -119,14 +123,14 @@ class Evaluation(Callback):
     eval.json as well. Every rank draws its share of the samples."""
 
     def on_step_end(self, trainer: Trainer) -> None:
-        if trainer.eval_metrics and _between(trainer, trainer.config.eval_every):
+        if trainer.eval_metrics and _between(trainer, trainer.config.evaluation.eval_every):
             self._evaluate(trainer)
 
     def on_end(self, trainer: Trainer) -> None:
         if trainer.eval_metrics:
             results = self._evaluate(trainer)
             if trainer.dist.is_main:
-                write_eval_json(trainer.run_dir, trainer.config.dataset, trainer.step, results)
+                write_eval_json(trainer.run_dir, trainer.config.data.dataset, trainer.step, results)
 
     @staticmethod
     def _evaluate(trainer: Trainer) -> dict[str, dict[str, Any]]:

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from gankit.config import flat_view
 from gankit.errors import GankitError
 from gankit.outputs.files import atomic_write_bytes, read_json
 from gankit.outputs.logger import read_records
@@ -87,7 +88,7 @@ def render_report(run_dir: str | Path, refresh_s: int | None = None) -> str:
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise GankitError(f"{run_dir} is not a run directory (no config.json)")
-    config = read_json(run_dir / "config.json")
+    config = flat_view(read_json(run_dir / "config.json"))  # either layout, options by name
     records = read_records(run_dir / "metrics.jsonl")
     alarms = [r for r in records if "alarm" in r]
     training = [r for r in records if "alarm" not in r]

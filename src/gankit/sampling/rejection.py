@@ -469,7 +469,7 @@ def load_rejection_sampler(
         raise GankitError(f"--drs needs the run's discriminator, but {run_dir} holds no checkpoint")
     state = load_checkpoint(run_dir / "checkpoint")
     config = TrainConfig.from_dict(state["config"])
-    pack = config.pack
+    pack = config.architecture.pack
     if options is not None and options.critic == "fourier":
         if len(info.shape) != 1:
             raise GankitError(
@@ -489,7 +489,7 @@ def load_rejection_sampler(
             ) from None
     real = None
     if options is not None and options.refine_steps:
-        real = real_source(load_dataset(config.dataset, config.data_options()), info.output)
+        real = real_source(load_dataset(config.data.dataset, config.data_options()), info.output)
     return RejectionSampler(generator, discriminator.to(device), info, options, pack, seed, real)
 
 

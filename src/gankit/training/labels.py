@@ -83,9 +83,9 @@ class ClassLabels(LabelSource):
 
 def make_label_source(config: TrainConfig, dataset: Dataset) -> LabelSource:
     """The label source `config` asks for: the dataset's classes, an experiment's, or none."""
-    if config.conditional:
-        return ClassLabels(dataset, config.dataset)
-    if config.self_condition:
+    if config.architecture.conditional:
+        return ClassLabels(dataset, config.data.dataset)
+    if config.self_conditioning.self_condition:
         from gankit.experiments.self_condition import SelfConditionLabels
 
         return SelfConditionLabels(config, dataset)

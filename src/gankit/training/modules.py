@@ -78,17 +78,20 @@ def build_step_modules(
     SyncBatchNorm under `--sync-bn`, channels-last memory when asked, the DDP wrappers under
     torchrun and `torch.compile` under `--compile`. Options these cannot honour are refused.
     `label_factors`: G and D see each label factor by factor (`ModelOptions.label_factors`)."""
-    if config.compile_mode == "reduce-overhead" and device.type != "cuda":
+    if config.run.compile_mode == "reduce-overhead" and device.type != "cuda":
         raise GankitError("--compile-mode reduce-overhead is CUDA graphs and needs CUDA")
-    if dist.enabled and (config.r1 or config.gp):
+    if dist.enabled and (config.objective.r1 or config.objective.gp):
         raise GankitError(
             "--r1 and --gp are not supported under torchrun: their double backward would bypass "
             "DistributedDataParallel's gradient averaging"
         )
     generator, discriminator = build_models(
-        config.model, shape, config.noise_dim, config.model_options(n_classes, label_factors)
+        config.architecture.model,
+        shape,
+        config.architecture.noise_dim,
+        config.model_options(n_classes, label_factors),
     )
-    if config.sync_bn and dist.enabled:
+    if config.distributed.sync_bn and dist.enabled:
         if device.type != "cuda":
             raise GankitError("--sync-bn needs CUDA: torch's SyncBatchNorm does not run on CPU (gloo)")
         generator = nn.SyncBatchNorm.convert_sync_batchnorm(generator)
@@ -98,10 +101,10 @@ def build_step_modules(
         generator.to(memory_format=torch.channels_last)
         discriminator.to(memory_format=torch.channels_last)
     g_train = _wrap(generator, dist, device)
-    d_pair = _wrap(PairForward(discriminator, config.d_concat), dist, device)
+    d_pair = _wrap(PairForward(discriminator, config.optimization.d_concat), dist, device)
     d_frozen, g_sample = discriminator, generator
-    if config.compile:
-        mode = None if config.compile_mode == "default" else config.compile_mode
+    if config.run.compile:
+        mode = None if config.run.compile_mode == "default" else config.run.compile_mode
         # dynamic=False: a run's batch shapes never change, so static-shape kernels are safe
         compiled = functools.partial(torch.compile, mode=mode, dynamic=False)
         g_train, d_pair = compiled(g_train), compiled(d_pair)

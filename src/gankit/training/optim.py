@@ -14,11 +14,16 @@ __all__ = ["grad_norm", "linear_decay", "make_optimizer", "match_param_layout"]
 
 def make_optimizer(params: Any, config: TrainConfig, lr: float) -> torch.optim.Optimizer:
     """Adam(lr, (beta1, beta2)) as in DCGAN, or SGD with (Nesterov) momentum as in the Keras document."""
-    if config.optimizer == "adam":
+    if config.optimization.optimizer == "adam":
         return torch.optim.Adam(
-            params, lr=lr, betas=(config.beta1, config.beta2), fused=config.fused_optimizer
+            params,
+            lr=lr,
+            betas=(config.optimization.beta1, config.optimization.beta2),
+            fused=config.run.fused_optimizer,
         )
-    return torch.optim.SGD(params, lr=lr, momentum=config.momentum, nesterov=config.nesterov)
+    return torch.optim.SGD(
+        params, lr=lr, momentum=config.optimization.momentum, nesterov=config.optimization.nesterov
+    )
 
 
 def match_param_layout(opt: torch.optim.Optimizer) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -31,19 +30,20 @@ def resume(run_dir: str | Path, overrides: dict[str, Any], progress: bool = True
             f"and this launch has {environment_world_size()}; relaunch with the same number "
             "(another world size would change the global batch and the order of the data)"
         )
-    requested = dataclasses.replace(saved, **overrides)
+    requested = saved.replace(**overrides)
     if "epochs" in overrides and "steps" not in overrides:
-        requested = dataclasses.replace(requested, steps=None)
+        requested = requested.replace(steps=None)
     elif "steps" in overrides:
-        requested = dataclasses.replace(requested, epochs=None)
+        requested = requested.replace(epochs=None)
     changed = config_differences(saved, requested.validated())
     if changed:
         raise GankitError("cannot resume: options differ from the saved config: " + ", ".join(changed))
     state = load_checkpoint(run_dir / "checkpoint")
-    trainer = Trainer(dataclasses.replace(requested, out=str(run_dir)), progress=progress)
+    trainer = Trainer(requested.replace(out=str(run_dir)), progress=progress)
     trainer.load_state_dict(state)
-    if trainer.step > trainer.config.steps:
+    if trainer.step > trainer.config.optimization.steps:
         raise GankitError(
-            f"cannot resume: checkpoint is at step {trainer.step}, past --steps {trainer.config.steps}"
+            f"cannot resume: checkpoint is at step {trainer.step}, "
+            f"past --steps {trainer.config.optimization.steps}"
         )
     return trainer

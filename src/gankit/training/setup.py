@@ -6,8 +6,6 @@ that need the dataset or the device (not the config alone) are made here, with o
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 
 from gankit.augment import parse_policy
@@ -44,14 +42,15 @@ def resolve_device(name: str) -> torch.device:
 
 def resolve_steps(config: TrainConfig, dataset: Dataset) -> TrainConfig:
     """Fill in `steps`: given, derived from `epochs` (passes of D over the training split), or default."""
-    if config.epochs is None:
-        return dataclasses.replace(config, steps=config.steps or 1000)
+    if config.optimization.epochs is None:
+        return config.replace(steps=config.optimization.steps or 1000)
     if not isinstance(dataset, ImageData):
         raise GankitError(
             f"--epochs needs a dataset of fixed size; {dataset.name} is sampled on the fly, use --steps"
         )
-    per_epoch = len(dataset.splits["train"]) // config.batch_size
-    return dataclasses.replace(config, steps=max(1, round(config.epochs * per_epoch / config.k)))
+    per_epoch = len(dataset.splits["train"]) // config.optimization.batch_size
+    o = config.optimization
+    return config.replace(steps=max(1, round(o.epochs * per_epoch / o.k)))
 
 
 def uses_channels_last(config: TrainConfig, dataset: Dataset) -> bool:
@@ -59,16 +58,16 @@ def uses_channels_last(config: TrainConfig, dataset: Dataset) -> bool:
     image = dataset.kind == "image" and len(dataset.shape) == 3
     # under --compile inductor picks convolution layouts itself, and torch 2.11's inductor
     # mis-strides the weight gradient of a channels-last ConvTranspose2d (dcgan's G)
-    return config.channels_last and image and not config.compile
+    return config.run.channels_last and image and not config.run.compile
 
 
 def augment_policy(config: TrainConfig, dataset: Dataset) -> tuple[str, ...]:
     """The DiffAugment policy of `--diffaugment`, which needs image data."""
-    if config.diffaugment is None:
+    if config.objective.diffaugment is None:
         return ()
     if dataset.kind != "image":
-        raise GankitError(f"--diffaugment needs image data; {config.dataset} is {dataset.kind} data")
-    return parse_policy(config.diffaugment)
+        raise GankitError(f"--diffaugment needs image data; {config.data.dataset} is {dataset.kind} data")
+    return parse_policy(config.objective.diffaugment)
 
 
 def make_batches(
@@ -80,16 +79,18 @@ def make_batches(
     dist: DistContext,
 ) -> TensorBatches | SyntheticBatches:
     """The run's batch source: the training split on `device`, or fresh synthetic draws."""
-    seed = config.seed + 3
+    seed = config.run.seed + 3
     if isinstance(dataset, ImageData):
         data = dataset.tensor("train", output).to(device)
         if uses_channels_last(config, dataset):
             data = data.contiguous(memory_format=torch.channels_last)
         try:
-            return TensorBatches(data, config.batch_size, seed, dist, labels.batch_labels(device))
+            return TensorBatches(
+                data, config.optimization.batch_size, seed, dist, labels.batch_labels(device)
+            )
         except ValueError as exc:
-            raise GankitError(f"--batch-size {config.batch_size}: {exc}") from None
-    return SyntheticBatches(dataset, config.batch_size, seed, device, dist)
+            raise GankitError(f"--batch-size {config.optimization.batch_size}: {exc}") from None
+    return SyntheticBatches(dataset, config.optimization.batch_size, seed, device, dist)
 
 
 def build_gan_step(
@@ -101,41 +102,43 @@ def build_gan_step(
     precision: str,
     finite: FiniteChecks,
 ) -> GANStep:
-    """G and D (initialised from torch's global RNG, seeded with `config.seed`), what the updates
+    """G and D (initialised from torch's global RNG, seeded with `config.run.seed`), what the updates
     run through, their optimizers, the EMA of G when kept, and the step that updates them."""
-    torch.manual_seed(config.seed)  # model initialisation and dropout draw from the global RNG
+    torch.manual_seed(config.run.seed)  # model initialisation and dropout draw from the global RNG
     channels_last = uses_channels_last(config, dataset)
     modules = build_step_modules(
         config, dataset.shape, labels.n_classes, device, dist, channels_last, labels.label_factors
     )
-    scale = lr_scale(config.lr_scaling, dist.world_size)
-    assert config.lr_g is not None and config.lr_d is not None  # filled in by validated()
-    opt_g = make_optimizer(modules.generator.parameters(), config, config.lr_g * scale)
-    opt_d = make_optimizer(modules.discriminator.parameters(), config, config.lr_d * scale)
-    images_per_step = config.batch_size * dist.world_size
+    scale = lr_scale(config.distributed.lr_scaling, dist.world_size)
+    assert (
+        config.optimization.lr_g is not None and config.optimization.lr_d is not None
+    )  # filled in by validated()
+    opt_g = make_optimizer(modules.generator.parameters(), config, config.optimization.lr_g * scale)
+    opt_d = make_optimizer(modules.discriminator.parameters(), config, config.optimization.lr_d * scale)
+    images_per_step = config.optimization.batch_size * dist.world_size
     ema = None
-    if config.ema_half_life is not None:
-        ema = GeneratorEMA(modules.generator, ema_decay(config.ema_half_life, images_per_step))
+    if config.optimization.ema_half_life is not None:
+        ema = GeneratorEMA(modules.generator, ema_decay(config.optimization.ema_half_life, images_per_step))
     options = StepOptions(
-        r1=config.r1,
-        r1_interval=config.r1_interval,
-        gp=config.gp,
-        reuse_fakes=config.reuse_fakes,
+        r1=config.objective.r1,
+        r1_interval=config.objective.r1_interval,
+        gp=config.objective.gp,
+        reuse_fakes=config.optimization.reuse_fakes,
         augment=augment_policy(config, dataset),
-        ema_half_life=config.ema_half_life,
-        ema_rampup=config.ema_rampup,
+        ema_half_life=config.optimization.ema_half_life,
+        ema_rampup=config.optimization.ema_rampup,
         images_per_step=images_per_step,
     )
-    cuda_graphs = config.compile and config.compile_mode in CUDA_GRAPH_MODES and device.type == "cuda"
+    cuda_graphs = config.run.compile and config.run.compile_mode in CUDA_GRAPH_MODES and device.type == "cuda"
     return GANStep(
         modules,
         opt_g,
         opt_d,
-        get_loss(config.loss),
+        get_loss(config.objective.loss),
         options,
         ema=ema,
-        finite=finite if config.nan_watchdog else None,
-        augment_rng=torch.Generator(device).manual_seed(config.seed + 4),  # DiffAugment and GP
+        finite=finite if config.watch.nan_watchdog else None,
+        augment_rng=torch.Generator(device).manual_seed(config.run.seed + 4),  # DiffAugment and GP
         precision=precision,
         device=device,
         cuda_graphs=cuda_graphs,

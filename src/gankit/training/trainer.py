@@ -61,9 +61,9 @@ class TrainingInterrupted(Exception):
 def default_callbacks(config: TrainConfig) -> list[Callback]:
     """What `gankit train` writes and watches, in the order it happens at each step."""
     callbacks: list[Callback] = [MetricsLog(), Alarms()]
-    callbacks += [TensorBoardLog()] if config.tensorboard else []
+    callbacks += [TensorBoardLog()] if config.run.tensorboard else []
     callbacks += [SampleGrids(), Checkpoints(), LossCurves(), Evaluation(), Export(), Report()]
-    return callbacks + ([NanRecovery()] if config.nan_watchdog else [])
+    return callbacks + ([NanRecovery()] if config.watch.nan_watchdog else [])
 
 
 class Trainer:
@@ -82,19 +82,25 @@ class Trainer:
         callbacks: Sequence[Callback] | None = None,
     ) -> None:
         config = config.validated()
-        self.dist, self.device = init_distributed(resolve_device(config.device), config.dist_timeout)
-        self.dataset = dataset if dataset is not None else load_dataset(config.dataset, config.data_options())
-        check_compatible(config.model, self.dataset.kind, self.dataset.shape, config.dataset)
+        self.dist, self.device = init_distributed(
+            resolve_device(config.run.device), config.distributed.dist_timeout
+        )
+        self.dataset = (
+            dataset if dataset is not None else load_dataset(config.data.dataset, config.data_options())
+        )
+        check_compatible(
+            config.architecture.model, self.dataset.kind, self.dataset.shape, config.data.dataset
+        )
         self.config = c = resolve_steps(config, self.dataset)
-        self.run_dir, self.progress = Path(c.out), progress and self.dist.is_main
-        self.output = get_model(c.model).output
-        self.precision = resolve_precision(c.precision, self.device)
+        self.run_dir, self.progress = Path(c.run.out), progress and self.dist.is_main
+        self.output = get_model(c.architecture.model).output
+        self.precision = resolve_precision(c.run.precision, self.device)
         if (note := emulated_bf16_note(self.precision, self.device)) is not None:
             warnings.warn(note, stacklevel=2)
         self.labels = make_label_source(c, self.dataset)
-        self.lr_scale = lr_scale(c.lr_scaling, self.dist.world_size)
+        self.lr_scale = lr_scale(c.distributed.lr_scaling, self.dist.world_size)
         self.finite = FiniteChecks(
-            c.nan_check_every or (c.log_every if self.device.type == "cuda" else 1),
+            c.watch.nan_check_every or (c.run.log_every if self.device.type == "cuda" else 1),
             distributed=self.dist.enabled,  # a host sync per step costs on GPUs, hence log_every there
         )
         self.gan_step = build_gan_step(
@@ -102,18 +108,26 @@ class Trainer:
         )
         batches = make_batches(c, self.dataset, self.output, self.labels, self.device, self.dist)
         self.inputs = IterationInputs(
-            batches, self.labels, c.noise, c.noise_dim, c.seed + 1, self.device, self.dist
+            batches,
+            self.labels,
+            c.architecture.noise,
+            c.architecture.noise_dim,
+            c.run.seed + 1,
+            self.device,
+            self.dist,
         )
         self.labels.attach(batches)
         n_fixed = 64 if self.dataset.kind == "image" else 2000
-        fixed = torch.Generator().manual_seed(c.seed + 2)
-        self.fixed_noise = sample_noise(c.noise, n_fixed, c.noise_dim, fixed).to(self.device)
+        fixed = torch.Generator().manual_seed(c.run.seed + 2)
+        self.fixed_noise = sample_noise(c.architecture.noise, n_fixed, c.architecture.noise_dim, fixed).to(
+            self.device
+        )
         self.step, self.elapsed = 0, 0.0
         self.lr_factor, self.recoveries = 1.0, 0  # halved by each recovery from a non-finite step
         self.eval_metrics = self._eval_metrics()
         self.callbacks = list(default_callbacks(c) if callbacks is None else callbacks)
         self.logger: JsonlLogger = NullLogger()  # MetricsLog opens metrics.jsonl on rank 0
-        self.console = Progress(c.steps, 0, enabled=False)
+        self.console = Progress(c.optimization.steps, 0, enabled=False)
         self._last_log = (0, 0.0)
 
     # -- what the run holds ---------------------------------------------------------------------
@@ -131,7 +145,12 @@ class Trainer:
     def plugins(self) -> tuple[str, ...]:
         """Modules that registered this run's model, dataset, loss or metrics (saved with the run)."""
         c = self.config
-        found = plugin_modules(model=c.model, dataset=c.dataset, loss=c.loss, metric=self.eval_metrics)
+        found = plugin_modules(
+            model=c.architecture.model,
+            dataset=c.data.dataset,
+            loss=c.objective.loss,
+            metric=self.eval_metrics,
+        )
         return tuple(found)
 
     @property
@@ -151,27 +170,28 @@ class Trainer:
         """The process layout saved in config.json: world size, batch per rank and in all, LR factor."""
         return {
             "world_size": self.dist.world_size,
-            "batch_size_per_rank": self.config.batch_size,
-            "global_batch_size": self.config.batch_size * self.dist.world_size,
+            "batch_size_per_rank": self.config.optimization.batch_size,
+            "global_batch_size": self.config.optimization.batch_size * self.dist.world_size,
             "lr_scale": self.lr_scale,
         }
 
     def layout_line(self) -> str:
         """One line describing the process layout and the learning-rate scaling rule."""
-        c, layout = self.config, self.layout()
-        assert c.lr_g is not None and c.lr_d is not None
+        o, layout, scale = self.config.optimization, self.layout(), self.lr_scale
+        assert o.lr_g is not None and o.lr_d is not None
         return (
-            f"distributed: {self.dist.world_size} ranks ({self.dist.backend}), batch {c.batch_size} per rank "
-            f"= global batch {layout['global_batch_size']}; learning rates x{self.lr_scale:g} "
-            f"(--lr-scaling {c.lr_scaling}): lr_g {c.lr_g * self.lr_scale:g}, lr_d {c.lr_d * self.lr_scale:g}"
+            f"distributed: {self.dist.world_size} ranks ({self.dist.backend}), batch {o.batch_size} per rank "
+            f"= global batch {layout['global_batch_size']}; learning rates x{scale:g} "
+            f"(--lr-scaling {self.config.distributed.lr_scaling}): lr_g {o.lr_g * scale:g}, "
+            f"lr_d {o.lr_d * scale:g}"
         )
 
     def _eval_metrics(self) -> list[str]:
         """The metrics `--eval-every` runs, checked against the dataset before training starts."""
         c = self.config
-        if c.eval_every is None:
+        if c.evaluation.eval_every is None:
             return []
-        names = select_metrics(parse_names(c.eval_metrics), self.dataset, c.dataset)
+        names = select_metrics(parse_names(c.evaluation.eval_metrics), self.dataset, c.data.dataset)
         if self.dist.enabled:
             prepare_metrics(names, self.dataset, c.data_options())
         return names
@@ -180,26 +200,32 @@ class Trainer:
     def train_step(self) -> dict[str, Tensor]:
         """One iteration of Algorithm 1 at `self.step`: k D steps, then one G step (not counted)."""
         c = self.config
-        if c.lr_decay_start is not None:
+        if c.optimization.lr_decay_start is not None:
             self.apply_lr_factor()
         self.labels.before_step(self.step, self.discriminator)
-        inputs = self.inputs.draw(c.k, c.batch_size, self.loss.g_needs_real, c.reuse_fakes)
+        inputs = self.inputs.draw(
+            c.optimization.k, c.optimization.batch_size, self.loss.g_needs_real, c.optimization.reuse_fakes
+        )
         stats = self.gan_step(inputs, self.step)
-        if (self.step + 1) % self.nan_check_every == 0 or self.step + 1 == c.steps:
+        if (self.step + 1) % self.nan_check_every == 0 or self.step + 1 == c.optimization.steps:
             self.finite.verify(self.step + 1)
         return stats
 
     def apply_lr_factor(self) -> None:
         """Set both learning rates: base x world-size scaling x recovery factor x schedule."""
         c = self.config
-        factor = self.lr_scale * self.lr_factor * linear_decay(self.step, c.steps, c.lr_decay_start)
-        for opt, base in ((self.opt_g, c.lr_g), (self.opt_d, c.lr_d)):
+        factor = (
+            self.lr_scale
+            * self.lr_factor
+            * linear_decay(self.step, c.optimization.steps, c.optimization.lr_decay_start)
+        )
+        for opt, base in ((self.opt_g, c.optimization.lr_g), (self.opt_d, c.optimization.lr_d)):
             for group in opt.param_groups:
                 group["lr"] = base * factor
 
     def run_steps(self, n: int, stop: StopOnSignal | None = None) -> None:
-        """Train `n` more iterations (never past `config.steps`), calling the callbacks after each."""
-        end = min(self.step + n, self.config.steps)
+        """Train `n` more iterations (never past the step budget), calling the callbacks after each."""
+        end = min(self.step + n, self.config.optimization.steps)
         start = time.perf_counter() - self.elapsed
         while self.step < end:
             try:
@@ -217,7 +243,7 @@ class Trainer:
 
     def _after_step(self, stats: dict[str, Tensor]) -> None:
         c = self.config
-        if self.step % c.log_every == 0 or self.step == c.steps:
+        if self.step % c.run.log_every == 0 or self.step == c.optimization.steps:
             stats = mean_over_ranks(stats, self.dist)  # the global batch's statistics
             if self.dist.is_main:
                 self._log(stats)
@@ -232,7 +258,7 @@ class Trainer:
         record.update(self.labels.stats)
         last_step, last_time = self._last_log
         if self.elapsed > last_time:
-            images = (step - last_step) * c.k * c.batch_size * self.dist.world_size
+            images = (step - last_step) * c.optimization.k * c.optimization.batch_size * self.dist.world_size
             record["samples/s"] = images / (self.elapsed - last_time)
         self._last_log = (step, self.elapsed)
         record["lr/g"], record["lr/d"] = self.opt_g.param_groups[0]["lr"], self.opt_d.param_groups[0]["lr"]
@@ -250,23 +276,23 @@ class Trainer:
             plugins = {"plugins": list(self.plugins)} if self.plugins else {}
             config = {**self.config.to_dict(), **self.layout(), "gankit_version": __version__, **plugins}
             atomic_write_json(self.run_dir / "config.json", config)
-        self.console = Progress(self.config.steps, self.step, enabled=self.progress)
+        self.console = Progress(self.config.optimization.steps, self.step, enabled=self.progress)
         self._last_log = (self.step, self.elapsed)
         for callback in self.callbacks:
             callback.on_fit_start(self)
 
     def fit(self) -> None:
-        """Train to `config.steps`, writing samples, metrics and checkpoints into the run directory."""
+        """Train to the step budget, writing samples, metrics and checkpoints into the run directory."""
         c = self.config
         previous = torch.are_deterministic_algorithms_enabled()
-        torch.use_deterministic_algorithms(c.deterministic, warn_only=self.device.type != "cpu")
+        torch.use_deterministic_algorithms(c.run.deterministic, warn_only=self.device.type != "cpu")
         try:
             self.begin()
             no_checkpoint = not (self.run_dir / "checkpoint" / "latest.json").is_file()
-            if c.nan_watchdog and broadcast_int(int(no_checkpoint), self.dist, self.device):
+            if c.watch.nan_watchdog and broadcast_int(int(no_checkpoint), self.dist, self.device):
                 self.save_checkpoint()  # a good state to return to if the very first steps blow up
             with StopOnSignal(enabled=not self.dist.enabled) as stop:
-                self.run_steps(c.steps - self.step, stop)
+                self.run_steps(c.optimization.steps - self.step, stop)
         finally:
             torch.use_deterministic_algorithms(previous)
             self.console.close()
@@ -284,8 +310,8 @@ class Trainer:
             self.generator_info(),
             self.dataset,
             self.eval_metrics,
-            seed=c.seed,
-            n=c.eval_n,
+            seed=c.run.seed,
+            n=c.evaluation.eval_n,
             data_options=c.data_options(),
             device=self.device,
             dist=self.dist,
@@ -305,18 +331,18 @@ class Trainer:
         """What `gankit sample` needs to rebuild and drive the generator."""
         c = self.config
         return GeneratorInfo(
-            c.model,
+            c.architecture.model,
             tuple(self.dataset.shape),
-            c.noise,
-            c.noise_dim,
+            c.architecture.noise,
+            c.architecture.noise_dim,
             self.output,
             self.dataset.kind,
-            c.dataset,
+            c.data.dataset,
             self.step,
             n_classes=self.n_classes,
             ema=self.ema is not None,
             class_prior=self.labels.class_prior(),
-            g_width=c.g_width,
+            g_width=c.architecture.g_width,
             label_factors=self.labels.label_factors or None,
             plugins=self.plugins,
         )

@@ -1,0 +1,175 @@
+"""Command-line interface: parse, validate into a config, call the library. Nothing else.
+
+`gankit train` takes one flag per config option (`gankit.config`), grouped in `--help` as the
+config is; the commands themselves are in `gankit.cli.commands`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import types
+import typing
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import torch.distributed as dist
+
+from gankit import __version__
+from gankit.cli.commands import COMMANDS
+from gankit.cli.drs import add_drs_flags
+from gankit.config import TrainConfig
+from gankit.config.options import option_help
+from gankit.errors import GankitError
+from gankit.runtime.distributed import shutdown
+from gankit.training.trainer import TrainingInterrupted
+
+__all__ = ["build_parser", "main"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one `error:` line and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _scalar_type(hint: Any) -> Any:
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One flag per config option (`--lr-g` for `lr_g`), in an argument group per config group."""
+    groups: dict[str, Any] = {}
+    for group, field, kind in TrainConfig.options():
+        if group not in groups:
+            groups[group] = parser.add_argument_group(f"{group} options", (kind.__doc__ or "").strip())
+        flag = "--" + field.name.replace("_", "-")
+        scalar = _scalar_type(typing.get_type_hints(kind)[field.name])
+        text = f"{option_help(field)} (default: {field.default})"
+        if scalar is bool:
+            groups[group].add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS, help=text
+            )
+        else:
+            groups[group].add_argument(
+                flag, type=scalar, default=argparse.SUPPRESS, help=text, metavar=scalar.__name__.upper()
+            )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gankit", description="Train, sample and check generative adversarial networks.")
+    parser.add_argument("--version", action="version", version=f"gankit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = sub.add_parser("train", help="train a GAN (Algorithm 1 of Goodfellow et al. 2014)")
+    add_config_options(train)
+    train.add_argument(
+        "--resume",
+        metavar="DIR",
+        default=argparse.SUPPRESS,
+        help="continue the run in DIR from its latest checkpoint (default: none)",
+    )
+    train.add_argument(
+        "--dry-run", action="store_true", help="print the resolved config and exit (default: off)"
+    )
+    train.add_argument(
+        "--quiet",
+        "--no-progress",
+        dest="no_progress",
+        action="store_true",
+        help="no progress bar: logs, alarms and errors only (default: off)",
+    )
+
+    sample = sub.add_parser("sample", help="draw samples from a trained generator")
+    sample.add_argument(
+        "source", metavar="RUN_DIR_OR_GENERATOR", help="run directory or generator.safetensors"
+    )
+    sample.add_argument("--n", type=int, default=64, help="number of samples (default: 64)")
+    sample.add_argument("--out", required=True, help="FILE.png (grid), FILE.npz, or a directory of PNGs")
+    sample.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+    sample.add_argument("--device", default="cpu", help="device to sample on (default: cpu)")
+    sample.add_argument(
+        "--class",
+        dest="label",
+        type=int,
+        default=None,
+        metavar="K",
+        help="class to draw from a conditional generator (default: classes in turn)",
+    )
+    sample.add_argument(
+        "--interpolate",
+        action="store_true",
+        help="a .png of --n strips, each walking between two noise vectors (default: off)",
+    )
+    sample.add_argument("--frames", type=int, default=10, help="images per --interpolate strip (default: 10)")
+    sample.add_argument(
+        "--no-ema",
+        action="store_true",
+        help="G's own weights instead of their EMA, where kept (default: EMA)",
+    )
+    add_drs_flags(sample)
+
+    evaluate = sub.add_parser("eval", help="score a trained generator; writes RUN_DIR/eval.json")
+    evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
+    evaluate.add_argument("--metrics", default=None, help="comma-separated names (default: all that apply)")
+    evaluate.add_argument("--n", type=int, default=None, help="generator samples (default: per metric)")
+    evaluate.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+    evaluate.add_argument(
+        "--no-ema",
+        action="store_true",
+        help="G's own weights instead of their EMA, where kept (default: EMA)",
+    )
+    add_drs_flags(evaluate)
+
+    report = sub.add_parser("report", help="write RUN_DIR/report.html (or serve it live with --serve)")
+    report.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
+    report.add_argument(
+        "--serve", action="store_true", help="serve it on 127.0.0.1, refreshing while training runs"
+    )
+    report.add_argument("--port", type=int, default=8000, help="port for --serve (default: 8000)")
+
+    theory = sub.add_parser("theory", help="check the theory of Goodfellow et al. 2014 and draw its figures")
+    theory.add_argument(
+        "--out", default="runs/theory", help="directory for the figures (default: runs/theory)"
+    )
+    theory.add_argument(
+        "--quick", action="store_true", help="short training runs, under a minute (default: off)"
+    )
+    theory.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `gankit` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except GankitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except TrainingInterrupted as exc:
+        print(f"{exc}; checkpoint written. Continue with: gankit train --resume DIR", file=sys.stderr)
+        return 130
+    except RuntimeError as exc:
+        lost = _lost_group_message(exc)
+        if lost is None:
+            raise
+        print(lost, file=sys.stderr)
+        return 3
+    finally:
+        shutdown()
+
+
+def _lost_group_message(exc: RuntimeError) -> str | None:
+    """One line for a collective that failed because another rank died or timed out (else None)."""
+    if not dist.is_initialized():
+        return None
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (
+        f"error: rank {dist.get_rank()} of {dist.get_world_size()} lost the process group "
+        f"(another rank died or --dist-timeout passed): {detail}"
+    )

@@ -1,0 +1,137 @@
+"""What each `gankit` command does once its arguments are parsed: call the library, print a line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from gankit.cli.drs import drs_options
+from gankit.config import TrainConfig
+from gankit.errors import GankitError
+from gankit.metrics import evaluate_run, parse_names
+from gankit.outputs.report import make_server, write_report
+from gankit.runtime.distributed import restart_count
+from gankit.sampling.generator import generate, interpolate, load_generator, write_samples
+from gankit.sampling.rejection import load_rejection_sampler, rejection_wrapper
+from gankit.theory.report import format_report, run_theory
+from gankit.training.resume import resume
+from gankit.training.trainer import Trainer
+
+__all__ = ["COMMANDS"]
+
+
+def _cmd_theory(args: argparse.Namespace) -> int:
+    report = run_theory(Path(args.out), quick=args.quick, seed=args.seed)
+    print(format_report(report))
+    return 0 if report.passed else 1
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    if not args.serve:
+        print(f"wrote {write_report(args.run_dir)}")
+        return 0
+    try:
+        server = make_server(args.run_dir, args.port)
+    except OSError as err:
+        raise GankitError(f"cannot serve on 127.0.0.1:{args.port}: {err.strerror}") from None
+    print(
+        f"serving the report of {args.run_dir} on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)"
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    if args.n is not None and args.n < 1:
+        raise GankitError(f"--n must be >= 1, got {args.n}")
+    drs = drs_options(args)
+    wrap, variant = None, ""  # the CLI names the variant: `<metric>+drs...` beside the plain scores
+    if drs is not None:
+        wrap, variant = rejection_wrapper(args.run_dir, drs, seed=args.seed), drs.score_suffix
+    names = parse_names(args.metrics)
+    results = evaluate_run(
+        args.run_dir, names, args.n, args.seed, ema=not args.no_ema, wrap=wrap, variant=variant
+    )
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    options = {
+        field.name: getattr(args, field.name)
+        for _, field, _ in TrainConfig.options()
+        if hasattr(args, field.name)
+    }
+    progress = not args.no_progress
+    if not hasattr(args, "resume") and restart_count() > 0 and not args.dry_run:
+        out = options.get("out", TrainConfig().run.out)
+        if (Path(out) / "checkpoint" / "latest.json").is_file():  # torchrun --max-restarts restarted us
+            args.resume = out
+    if hasattr(args, "resume"):
+        if "out" in options and options["out"] != args.resume:
+            raise GankitError("--resume DIR and --out name different directories")
+        options.pop("out", None)
+        if args.dry_run:
+            print(json.dumps(options, indent=2))
+            return 0
+        trainer = resume(args.resume, options, progress=progress)
+    else:
+        config = TrainConfig(**options).validated()
+        if args.dry_run:
+            print(json.dumps(config.to_dict(), indent=2))
+            return 0
+        trainer = Trainer(config, progress=progress)
+    main = trainer.dist.is_main
+    if main and trainer.dist.enabled:
+        if restart_count() > 0:
+            print(f"elastic restart {restart_count()}: resuming {trainer.run_dir} at step {trainer.step}")
+        print(trainer.layout_line())
+    trainer.fit()
+    c = trainer.config
+    if main:
+        print(
+            f"trained {c.architecture.model} on {c.data.dataset} for {c.optimization.steps} steps "
+            f"in {trainer.elapsed:.1f} s -> {trainer.run_dir}"
+        )
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    if args.n < 1:
+        raise GankitError(f"--n must be >= 1, got {args.n}")
+    generator, info = load_generator(args.source, args.device, ema=not args.no_ema)
+    drs = drs_options(args)
+    if drs is not None:
+        if args.interpolate:
+            raise GankitError("--drs drops samples, so it cannot draw --interpolate strips")
+        source = Path(args.source)
+        run_dir = source.parent if source.suffix == ".safetensors" else source
+        generator = load_rejection_sampler(run_dir, generator, info, drs, args.seed, args.device)
+    if args.interpolate:
+        if info.kind != "image" or Path(args.out).suffix != ".png":
+            raise GankitError(
+                "--interpolate writes image strips: it needs an image generator and --out FILE.png"
+            )
+        strips = interpolate(generator, info, args.n, args.frames, args.seed, args.device, args.label)
+        path = write_samples(strips, info, args.out, nrow=args.frames)
+        print(f"wrote {args.n} interpolation strips of {args.frames} images to {path}")
+        return 0
+    samples = generate(generator, info, args.n, seed=args.seed, device=args.device, label=args.label)
+    path = write_samples(samples, info, args.out)
+    print(f"wrote {args.n} samples to {path}")
+    return 0
+
+
+COMMANDS = {
+    "train": _cmd_train,
+    "sample": _cmd_sample,
+    "eval": _cmd_eval,
+    "report": _cmd_report,
+    "theory": _cmd_theory,
+}
