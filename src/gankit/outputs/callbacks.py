@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from gankit.data import to_uint8
-from gankit.metrics import scalar_summary, write_eval_json
+from gankit.metrics import evaluate_generator, scalar_summary, write_eval_json
 from gankit.outputs.logger import JsonlLogger
 from gankit.outputs.report import write_report
 from gankit.outputs.tensorboard import TensorBoard
@@ -134,7 +134,19 @@ class Evaluation(Callback):
 
     @staticmethod
     def _evaluate(trainer: Trainer) -> dict[str, dict[str, Any]]:
-        results = trainer.evaluate()
+        """The metrics on the current generator (global RNG and G's mode left unchanged)."""
+        c = trainer.config
+        results = evaluate_generator(
+            trainer.sampler,
+            trainer.generator_info(),
+            trainer.dataset,
+            trainer.eval_metrics,
+            seed=c.run.seed,
+            n=c.evaluation.eval_n,
+            data_options=c.data_options(),
+            device=trainer.device,
+            dist=trainer.dist,
+        )
         if trainer.dist.is_main:
             trainer.logger.log({"step": trainer.step, **scalar_summary(results)})
         return results

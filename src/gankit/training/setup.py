@@ -6,6 +6,8 @@ that need the dataset or the device (not the config alone) are made here, with o
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from gankit.augment import parse_policy
@@ -15,14 +17,26 @@ from gankit.data.batches import SyntheticBatches, TensorBatches
 from gankit.ema import GeneratorEMA, ema_decay
 from gankit.errors import GankitError
 from gankit.losses import get_loss
+from gankit.metrics import parse_names, prepare_metrics, select_metrics
 from gankit.monitor.alarms import FiniteChecks
+from gankit.noise import sample_noise
 from gankit.runtime.distributed import DistContext, lr_scale
 from gankit.training.labels import LabelSource
 from gankit.training.modules import build_step_modules
 from gankit.training.optim import make_optimizer
 from gankit.training.step import GANStep, StepOptions
 
-__all__ = ["build_gan_step", "make_batches", "resolve_device", "resolve_steps", "uses_channels_last"]
+__all__ = [
+    "build_gan_step",
+    "eval_metric_names",
+    "fixed_noise",
+    "layout_line",
+    "make_batches",
+    "process_layout",
+    "resolve_device",
+    "resolve_steps",
+    "uses_channels_last",
+]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -143,3 +157,43 @@ def build_gan_step(
         device=device,
         cuda_graphs=cuda_graphs,
     )
+
+
+def process_layout(config: TrainConfig, dist: DistContext, lr_scale: float) -> dict[str, Any]:
+    """The process layout saved in config.json: world size, batch per rank and in all, LR factor."""
+    return {
+        "world_size": dist.world_size,
+        "batch_size_per_rank": config.optimization.batch_size,
+        "global_batch_size": config.optimization.batch_size * dist.world_size,
+        "lr_scale": lr_scale,
+    }
+
+
+def layout_line(config: TrainConfig, dist: DistContext, lr_scale: float) -> str:
+    """One line describing the process layout and the learning-rate scaling rule."""
+    o, layout, scale = config.optimization, process_layout(config, dist, lr_scale), lr_scale
+    assert o.lr_g is not None and o.lr_d is not None
+    return (
+        f"distributed: {dist.world_size} ranks ({dist.backend}), batch {o.batch_size} per rank "
+        f"= global batch {layout['global_batch_size']}; learning rates x{scale:g} "
+        f"(--lr-scaling {config.distributed.lr_scaling}): lr_g {o.lr_g * scale:g}, "
+        f"lr_d {o.lr_d * scale:g}"
+    )
+
+
+def eval_metric_names(config: TrainConfig, dataset: Dataset, dist: DistContext) -> list[str]:
+    """The metrics `--eval-every` runs, checked against the dataset before training starts."""
+    c = config
+    if c.evaluation.eval_every is None:
+        return []
+    names = select_metrics(parse_names(c.evaluation.eval_metrics), dataset, c.data.dataset)
+    if dist.enabled:
+        prepare_metrics(names, dataset, c.data_options())
+    return names
+
+
+def fixed_noise(config: TrainConfig, dataset: Dataset, device: torch.device) -> torch.Tensor:
+    """The noise batch whose samples every grid shows: 64 images, or 2,000 points for 1-D/2-D data."""
+    n = 64 if dataset.kind == "image" else 2000
+    generator = torch.Generator().manual_seed(config.run.seed + 2)
+    return sample_noise(config.architecture.noise, n, config.architecture.noise_dim, generator).to(device)

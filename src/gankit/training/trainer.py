@@ -7,7 +7,6 @@ callbacks (`gankit.training.callbacks`) for everything the run writes or watches
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import warnings
 from collections.abc import Sequence
@@ -20,50 +19,39 @@ from torch import Tensor, nn
 from gankit import __version__
 from gankit.config import TrainConfig
 from gankit.data import Dataset, load_dataset
-from gankit.metrics import evaluate_generator, parse_names, prepare_metrics, select_metrics
 from gankit.models import check_compatible, get_model
 from gankit.models.parts import eval_mode
 from gankit.monitor.alarms import FiniteChecks, NonFiniteError
-from gankit.monitor.callbacks import Alarms, NanRecovery
-from gankit.noise import sample_noise
-from gankit.outputs.callbacks import (
-    Checkpoints,
-    Evaluation,
-    Export,
-    LossCurves,
-    MetricsLog,
-    Report,
-    SampleGrids,
-    TensorBoardLog,
-)
-from gankit.outputs.checkpoint import rng_state, save_checkpoint, set_rng_state
+from gankit.outputs.checkpoint import save_checkpoint
 from gankit.outputs.files import atomic_write_json
 from gankit.outputs.logger import JsonlLogger, NullLogger
-from gankit.registry import plugin_modules
 from gankit.runtime.distributed import barrier, broadcast_int, init_distributed, lr_scale, mean_over_ranks
 from gankit.runtime.precision import emulated_bf16_note, resolve_precision
 from gankit.runtime.progress import Progress, StopOnSignal
 from gankit.sampling.generator import GeneratorInfo, balanced_labels
 from gankit.training.callbacks import Callback
+from gankit.training.defaults import default_callbacks
 from gankit.training.inputs import IterationInputs
 from gankit.training.labels import make_label_source
 from gankit.training.modules import call_with_labels
-from gankit.training.optim import linear_decay, match_param_layout
-from gankit.training.setup import build_gan_step, make_batches, resolve_device, resolve_steps
+from gankit.training.optim import linear_decay
+from gankit.training.setup import (
+    build_gan_step,
+    eval_metric_names,
+    fixed_noise,
+    layout_line,
+    make_batches,
+    process_layout,
+    resolve_device,
+    resolve_steps,
+)
+from gankit.training.state import generator_info, restore_trainer_state, run_plugins, trainer_state
 
 __all__ = ["Trainer", "TrainingInterrupted", "default_callbacks", "train"]
 
 
 class TrainingInterrupted(Exception):
     """Raised after Ctrl-C once a checkpoint of the last finished step has been written."""
-
-
-def default_callbacks(config: TrainConfig) -> list[Callback]:
-    """What `gankit train` writes and watches, in the order it happens at each step."""
-    callbacks: list[Callback] = [MetricsLog(), Alarms()]
-    callbacks += [TensorBoardLog()] if config.run.tensorboard else []
-    callbacks += [SampleGrids(), Checkpoints(), LossCurves(), Evaluation(), Export(), Report()]
-    return callbacks + ([NanRecovery()] if config.watch.nan_watchdog else [])
 
 
 class Trainer:
@@ -107,24 +95,14 @@ class Trainer:
             c, self.dataset, self.labels, self.device, self.dist, self.precision, self.finite
         )
         batches = make_batches(c, self.dataset, self.output, self.labels, self.device, self.dist)
-        self.inputs = IterationInputs(
-            batches,
-            self.labels,
-            c.architecture.noise,
-            c.architecture.noise_dim,
-            c.run.seed + 1,
-            self.device,
-            self.dist,
-        )
+        a = c.architecture
+        noise = (a.noise, a.noise_dim, c.run.seed + 1)
+        self.inputs = IterationInputs(batches, self.labels, *noise, self.device, self.dist)
         self.labels.attach(batches)
-        n_fixed = 64 if self.dataset.kind == "image" else 2000
-        fixed = torch.Generator().manual_seed(c.run.seed + 2)
-        self.fixed_noise = sample_noise(c.architecture.noise, n_fixed, c.architecture.noise_dim, fixed).to(
-            self.device
-        )
+        self.fixed_noise = fixed_noise(c, self.dataset, self.device)
         self.step, self.elapsed = 0, 0.0
         self.lr_factor, self.recoveries = 1.0, 0  # halved by each recovery from a non-finite step
-        self.eval_metrics = self._eval_metrics()
+        self.eval_metrics = eval_metric_names(c, self.dataset, self.dist)
         self.callbacks = list(default_callbacks(c) if callbacks is None else callbacks)
         self.logger: JsonlLogger = NullLogger()  # MetricsLog opens metrics.jsonl on rank 0
         self.console = Progress(c.optimization.steps, 0, enabled=False)
@@ -144,14 +122,7 @@ class Trainer:
     @property
     def plugins(self) -> tuple[str, ...]:
         """Modules that registered this run's model, dataset, loss or metrics (saved with the run)."""
-        c = self.config
-        found = plugin_modules(
-            model=c.architecture.model,
-            dataset=c.data.dataset,
-            loss=c.objective.loss,
-            metric=self.eval_metrics,
-        )
-        return tuple(found)
+        return run_plugins(self.config, self.eval_metrics)
 
     @property
     def sampler(self) -> nn.Module:
@@ -165,36 +136,6 @@ class Trainer:
     def noise_labels(self, n: int) -> Tensor | None:
         """This rank's `n` labels for G's step (None when unconditional)."""
         return self.inputs.noise_labels(n)
-
-    def layout(self) -> dict[str, Any]:
-        """The process layout saved in config.json: world size, batch per rank and in all, LR factor."""
-        return {
-            "world_size": self.dist.world_size,
-            "batch_size_per_rank": self.config.optimization.batch_size,
-            "global_batch_size": self.config.optimization.batch_size * self.dist.world_size,
-            "lr_scale": self.lr_scale,
-        }
-
-    def layout_line(self) -> str:
-        """One line describing the process layout and the learning-rate scaling rule."""
-        o, layout, scale = self.config.optimization, self.layout(), self.lr_scale
-        assert o.lr_g is not None and o.lr_d is not None
-        return (
-            f"distributed: {self.dist.world_size} ranks ({self.dist.backend}), batch {o.batch_size} per rank "
-            f"= global batch {layout['global_batch_size']}; learning rates x{scale:g} "
-            f"(--lr-scaling {self.config.distributed.lr_scaling}): lr_g {o.lr_g * scale:g}, "
-            f"lr_d {o.lr_d * scale:g}"
-        )
-
-    def _eval_metrics(self) -> list[str]:
-        """The metrics `--eval-every` runs, checked against the dataset before training starts."""
-        c = self.config
-        if c.evaluation.eval_every is None:
-            return []
-        names = select_metrics(parse_names(c.evaluation.eval_metrics), self.dataset, c.data.dataset)
-        if self.dist.enabled:
-            prepare_metrics(names, self.dataset, c.data_options())
-        return names
 
     # -- one iteration --------------------------------------------------------------------------
     def train_step(self) -> dict[str, Tensor]:
@@ -302,21 +243,6 @@ class Trainer:
             callback.on_end(self)
         barrier(self.dist)
 
-    def evaluate(self) -> dict[str, dict[str, Any]]:
-        """The `--eval-metrics` on the current generator (global RNG and G's mode left unchanged)."""
-        c = self.config
-        return evaluate_generator(
-            self.sampler,
-            self.generator_info(),
-            self.dataset,
-            self.eval_metrics,
-            seed=c.run.seed,
-            n=c.evaluation.eval_n,
-            data_options=c.data_options(),
-            device=self.device,
-            dist=self.dist,
-        )
-
     @torch.no_grad()
     def fixed_samples(self) -> Tensor:
         """The fixed noise batch through G (its EMA when kept) in eval mode, on the CPU, with the
@@ -327,66 +253,25 @@ class Trainer:
             return call_with_labels(sampler, self.fixed_noise, labels).cpu()
 
     # -- state ----------------------------------------------------------------------------------
+    def layout(self) -> dict[str, Any]:
+        """The process layout saved in config.json: world size, batch per rank and in all, LR factor."""
+        return process_layout(self.config, self.dist, self.lr_scale)
+
+    def layout_line(self) -> str:
+        """One line describing the process layout and the learning-rate scaling rule."""
+        return layout_line(self.config, self.dist, self.lr_scale)
+
     def generator_info(self) -> GeneratorInfo:
         """What `gankit sample` needs to rebuild and drive the generator."""
-        c = self.config
-        return GeneratorInfo(
-            c.architecture.model,
-            tuple(self.dataset.shape),
-            c.architecture.noise,
-            c.architecture.noise_dim,
-            self.output,
-            self.dataset.kind,
-            c.data.dataset,
-            self.step,
-            n_classes=self.n_classes,
-            ema=self.ema is not None,
-            class_prior=self.labels.class_prior(),
-            g_width=c.architecture.g_width,
-            label_factors=self.labels.label_factors or None,
-            plugins=self.plugins,
-        )
+        return generator_info(self)
 
     def state_dict(self) -> dict[str, Any]:
         """Everything a checkpoint holds: weights, optimizer moments, RNG states, step, config."""
-        labels = self.labels.state_dict()
-        return {
-            "gankit_version": __version__,
-            "config": self.config.to_dict(),
-            "generator_info": dataclasses.asdict(self.generator_info()),
-            "step": self.step,
-            "elapsed": self.elapsed,
-            "lr_factor": self.lr_factor,
-            "generator": self.generator.state_dict(),
-            "discriminator": self.discriminator.state_dict(),
-            "optimizer_g": self.opt_g.state_dict(),
-            "optimizer_d": self.opt_d.state_dict(),
-            "rng": {
-                "global": rng_state(self.device),
-                **self.inputs.state_dict(),
-                "augment": self.gan_step.augment_rng.get_state(),
-            },
-            **({"generator_ema": self.ema.state_dict()} if self.ema is not None else {}),
-            **({"clusters": labels} if labels is not None else {}),
-        }
+        return trainer_state(self)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a checkpoint's state (the inverse of `state_dict`)."""
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.opt_g.load_state_dict(state["optimizer_g"])
-        self.opt_d.load_state_dict(state["optimizer_d"])
-        for opt in (self.opt_g, self.opt_d):
-            match_param_layout(opt)
-        set_rng_state(state["rng"]["global"], self.device)
-        self.inputs.load_state_dict(state["rng"])
-        if "augment" in state["rng"]:  # checkpoints of gankit 0.x before DiffAugment have none
-            self.gan_step.augment_rng.set_state(state["rng"]["augment"])
-        if self.ema is not None:
-            self.ema.load_state_dict(state.get("generator_ema", state["generator"]))
-        self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
-        self.lr_factor = float(state.get("lr_factor", 1.0))
-        self.labels.load_state_dict(state.get("clusters"))
+        restore_trainer_state(self, state)
 
     def save_checkpoint(self) -> None:
         """Rank 0 writes the checkpoint; every rank waits until it is complete, then `on_checkpoint`.
