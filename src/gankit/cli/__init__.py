@@ -64,7 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gankit", description="Train, sample and check generative adversarial networks.")
     parser.add_argument("--version", action="version", version=f"gankit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for add in (_train_parser, _sample_parser, _eval_parser, _report_parser, _theory_parser):
+        add(sub)
+    return parser
 
+
+def _train_parser(sub: Any) -> None:
     train = sub.add_parser("train", help="train a GAN (Algorithm 1 of Goodfellow et al. 2014)")
     add_config_options(train)
     train.add_argument(
@@ -84,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="no progress bar: logs, alarms and errors only (default: off)",
     )
 
+
+def _sample_parser(sub: Any) -> None:
     sample = sub.add_parser("sample", help="draw samples from a trained generator")
     sample.add_argument(
         "source", metavar="RUN_DIR_OR_GENERATOR", help="run directory or generator.safetensors"
@@ -113,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_drs_flags(sample)
 
+
+def _eval_parser(sub: Any) -> None:
     evaluate = sub.add_parser("eval", help="score a trained generator; writes RUN_DIR/eval.json")
     evaluate.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
     evaluate.add_argument("--metrics", default=None, help="comma-separated names (default: all that apply)")
@@ -125,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_drs_flags(evaluate)
 
+
+def _report_parser(sub: Any) -> None:
     report = sub.add_parser("report", help="write RUN_DIR/report.html (or serve it live with --serve)")
     report.add_argument("run_dir", metavar="RUN_DIR", help="a run directory")
     report.add_argument(
@@ -132,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--port", type=int, default=8000, help="port for --serve (default: 8000)")
 
+
+def _theory_parser(sub: Any) -> None:
     theory = sub.add_parser("theory", help="check the theory of Goodfellow et al. 2014 and draw its figures")
     theory.add_argument(
         "--out", default="runs/theory", help="directory for the figures (default: runs/theory)"
@@ -140,7 +153,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="short training runs, under a minute (default: off)"
     )
     theory.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

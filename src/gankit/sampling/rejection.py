@@ -34,18 +34,16 @@ let the classifier draw those narrow boundaries.
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
-from gankit.data import Dataset, ImageData
 from gankit.errors import GankitError
-from gankit.losses import discriminator_loss
 from gankit.noise import sample_noise
+from gankit.sampling.critics import FourierCritic, RealSource, real_source, refine_discriminator
+from gankit.sampling.drs_options import CRITICS, DRSOptions
 from gankit.sampling.generator import GeneratorInfo, balanced_labels
 from gankit.training.modules import call_with_labels
 
@@ -61,85 +59,7 @@ __all__ = [
     "refine_discriminator",
 ]
 
-RealSource = Callable[[int, torch.Generator], Tensor]
-"""`source(n, rng)`: n real samples (n, *shape), scaled as G's output, drawn with `rng`."""
-
 _EPS = 1e-6
-
-CRITICS = ("discriminator", "fourier")
-"""What judges candidates: the run's D, or a fresh `FourierCritic` trained for the purpose."""
-
-
-@dataclass(frozen=True)
-class DRSOptions:
-    """Settings of discriminator rejection sampling.
-
-    `burn_in`: candidates whose largest score sets log M before any sample is kept;
-    `gamma`: the shift of F (0: exact rejection sampling with D's density ratio);
-    `partners`: for a packed D (PacGAN), how many random pairings each candidate's score
-    averages; `min_acceptance`: stop with an error when fewer candidates pass than this;
-    `refine_steps`: train a copy of D this many more steps against the sampled G before
-    judging (0: judge with D as trained), with Adam at `refine_lr` (beta1 0.5) on batches of
-    `refine_batch` real and as many generated samples; `critic`: `discriminator` (the run's
-    D) or `fourier` (a fresh `FourierCritic` of frequency scale `fourier_scale`, trained
-    `refine_steps` steps; points only).
-    """
-
-    burn_in: int = 10_000
-    gamma: float = 0.0
-    partners: int = 4
-    min_acceptance: float = 1e-3
-    refine_steps: int = 0
-    refine_lr: float = 1e-4
-    refine_batch: int = 256
-    critic: str = "discriminator"
-    fourier_scale: float = 2.0
-
-    def validated(self) -> DRSOptions:
-        if self.burn_in < 1:
-            raise GankitError(f"DRS burn-in must be >= 1 sample, got {self.burn_in}")
-        if self.partners < 1:
-            raise GankitError(f"DRS partners must be >= 1, got {self.partners}")
-        if not 0 < self.min_acceptance < 1:
-            raise GankitError(f"DRS min_acceptance must be in (0, 1), got {self.min_acceptance}")
-        if not math.isfinite(self.gamma):
-            raise GankitError(f"DRS gamma must be finite, got {self.gamma}")
-        if self.refine_steps < 0:
-            raise GankitError(f"DRS refine steps must be >= 0, got {self.refine_steps}")
-        if not (math.isfinite(self.refine_lr) and self.refine_lr > 0):
-            raise GankitError(f"DRS refine learning rate must be > 0, got {self.refine_lr}")
-        if self.refine_batch < 1:
-            raise GankitError(f"DRS refine batch must be >= 1, got {self.refine_batch}")
-        if self.critic not in CRITICS:
-            raise GankitError(f"DRS critic must be one of {', '.join(CRITICS)}, got {self.critic!r}")
-        if self.critic == "fourier" and self.refine_steps == 0:
-            raise GankitError(
-                "the fourier DRS critic starts untrained: give it refine steps (--drs-refine-steps)"
-            )
-        if not (math.isfinite(self.fourier_scale) and self.fourier_scale > 0):
-            raise GankitError(f"DRS fourier scale must be > 0, got {self.fourier_scale}")
-        if self.critic != "fourier" and self.fourier_scale != DRSOptions.fourier_scale:
-            raise GankitError("a DRS fourier scale applies only to the fourier critic (--drs-critic fourier)")
-        return self
-
-    @property
-    def score_suffix(self) -> str:
-        """What names scores taken through this sampler: `+drs`, then `-gamma<gamma>` for a gamma
-        other than 0, then `-fourier` for the Fourier critic (`-fourier<scale>` at a scale other
-        than 2), then `-refine<steps>` when D was refined, with `-lr<lr>` for a learning rate other
-        than the default (`+drs-gamma3-refine2000`, `+drs-gamma-10-fourier-refine1500-lr0.001`).
-
-        Scores with different settings thus sit side by side in eval.json, none overwriting another.
-        """
-        gamma = f"-gamma{self.gamma:g}" if self.gamma != 0 else ""
-        critic = ""
-        if self.critic == "fourier":
-            scale = self.fourier_scale
-            critic = "-fourier" + (f"{scale:g}" if scale != DRSOptions.fourier_scale else "")
-        refine = f"-refine{self.refine_steps}" if self.refine_steps else ""
-        if self.refine_steps and self.refine_lr != DRSOptions.refine_lr:
-            refine += f"-lr{self.refine_lr:g}"
-        return f"+drs{gamma}{critic}{refine}"
 
 
 def acceptance_probability(scores: Tensor, log_m: float, gamma: float = 0.0) -> Tensor:
@@ -150,40 +70,6 @@ def acceptance_probability(scores: Tensor, log_m: float, gamma: float = 0.0) -> 
     delta = (scores.double() - log_m).clamp(max=0.0)  # a score above log M is kept for sure
     f = delta - torch.log1p(-torch.exp(delta - _EPS)) - gamma
     return torch.sigmoid(f).to(scores.dtype)
-
-
-class FourierCritic(nn.Module):
-    """A classifier of points for DRS: `features` random Fourier features of the input
-    (Tancik et al. 2020), sin and cos of 2*pi*x@B with B ~ N(0, scale^2) fixed by `seed`,
-    under two LeakyReLU(0.2) layers of `width`. Maps (N, dim) to logits (N,).
-
-    A `scale` of s resolves detail down to about 1/(4s) data units: at 2, a quarter of the
-    grid's spacing of 2 is 0.125, 2.5 of its standard deviations of 0.05.
-    """
-
-    def __init__(
-        self, dim: int, features: int = 128, scale: float = 2.0, width: int = 256, seed: int = 0
-    ) -> None:
-        super().__init__()
-        rng = torch.Generator().manual_seed(seed)
-        self.register_buffer("frequencies", torch.randn(dim, features, generator=rng) * scale)
-        self.net = nn.Sequential(
-            nn.Linear(2 * features, width),
-            nn.LeakyReLU(0.2),
-            nn.Linear(width, width),
-            nn.LeakyReLU(0.2),
-            nn.Linear(width, 1),
-        )
-        with torch.no_grad():  # initialised from `seed`, not from torch's global stream
-            for layer in self.net:
-                if isinstance(layer, nn.Linear):
-                    bound = 1 / math.sqrt(layer.in_features)
-                    layer.weight.copy_(torch.empty_like(layer.weight).uniform_(-bound, bound, generator=rng))
-                    layer.bias.copy_(torch.empty_like(layer.bias).uniform_(-bound, bound, generator=rng))
-
-    def forward(self, x: Tensor) -> Tensor:
-        phase = 2 * math.pi * x.flatten(1) @ self.frequencies  # (N, features)
-        return self.net(torch.cat([phase.sin(), phase.cos()], 1)).squeeze(1)
 
 
 def _judge_mode(discriminator: nn.Module) -> nn.Module:
@@ -197,49 +83,6 @@ def _judge_mode(discriminator: nn.Module) -> nn.Module:
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.train()
     return discriminator
-
-
-def real_source(dataset: Dataset, output: str) -> RealSource:
-    """Draws of real data for `refine_discriminator`: fresh points of a synthetic density, or
-    training images picked uniformly at random, scaled for a G with `output` range."""
-    if isinstance(dataset, ImageData):
-        images = dataset.tensor("train", output)  # (N, C, H, W)
-        return lambda n, rng: images[torch.randint(len(images), (n,), generator=rng)]
-    return dataset.sample
-
-
-def refine_discriminator(
-    discriminator: nn.Module,
-    generator: nn.Module,
-    info: GeneratorInfo,
-    real: RealSource,
-    options: DRSOptions,
-    seed: int = 0,
-) -> nn.Module:
-    """A copy of `discriminator` trained `options.refine_steps` more steps against `generator`, frozen.
-
-    Each step draws `refine_batch` real samples from `real` and as many of G's, and takes an
-    Adam step on the 2014 game's D loss, -V(D, G): the binary cross-entropy whose optimum for
-    a fixed G is p_data / (p_data + p_g), so the copy's logit estimates log p_data / p_g.
-    G runs in the mode it is in, without gradients; neither argument is changed. The copy is
-    returned in training mode.
-    """
-    refined = copy.deepcopy(discriminator).train()
-    if options.refine_steps == 0:
-        return refined
-    device = next(refined.parameters()).device
-    optimizer = torch.optim.Adam(refined.parameters(), lr=options.refine_lr, betas=(0.5, 0.999))
-    rng = torch.Generator().manual_seed(seed)
-    n = options.refine_batch
-    for _ in range(options.refine_steps):
-        x_real = real(n, rng).to(device)
-        with torch.no_grad():
-            x_fake = generator(sample_noise(info.noise, n, info.noise_dim, rng).to(device))
-        loss = discriminator_loss(refined(x_real), refined(x_fake))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return refined
 
 
 class RejectionSampler(nn.Module):

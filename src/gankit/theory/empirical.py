@@ -180,6 +180,9 @@ def train_figure1(
     def noise(n: int) -> Tensor:
         return torch.rand(n, 1, generator=rng) * 2 - 1  # (n, 1)
 
+    def real(n: int) -> Tensor:
+        return mean + std * torch.randn(n, 1, generator=rng)  # (n, 1)
+
     snapshot_rng = torch.Generator().manual_seed(seed + 1)  # drawing a snapshot leaves training as it is
 
     def snapshot_noise(n: int) -> Tensor:
@@ -195,26 +198,41 @@ def train_figure1(
             break
         for opt in (opt_g, opt_d):
             _decayed(opt, 1e-3, step / steps, lr_decay)
-        for _ in range(k):
-            real = mean + std * torch.randn(batch, 1, generator=rng)
-            with torch.no_grad():
-                fake = g_net(noise(batch))
-            loss = discriminator_loss(d_logit(real), d_logit(fake))
-            opt_d.zero_grad(set_to_none=True)
-            loss.backward()
-            opt_d.step()
-        d_net.requires_grad_(False)
-        loss = generator_non_saturating(None, d_logit(g_net(noise(batch))))
-        opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        opt_g.step()
-        d_net.requires_grad_(True)
+        _algorithm1_iteration(g_net, d_net, d_logit, (opt_g, opt_d), real, noise, k, batch)
     run.final_jsd = run.jsd_curve[-1][1]
     z = norm.ppf([0.005, 0.995], mean, std)
     with torch.no_grad():
         xs = torch.linspace(float(z[0]), float(z[1]), 500)[:, None]
         run.final_d_max_dev = float((torch.sigmoid(d_logit(xs)) - 0.5).abs().max())
     return run
+
+
+def _algorithm1_iteration(
+    g_net: nn.Module,
+    d_net: nn.Module,
+    d_logit: Callable[[Tensor], Tensor],
+    optimizers: tuple[torch.optim.Optimizer, torch.optim.Optimizer],
+    real: Callable[[int], Tensor],
+    noise: Callable[[int], Tensor],
+    k: int,
+    batch: int,
+) -> None:
+    """k D steps on `batch` real and fake samples, then one non-saturating G step through a frozen D."""
+    opt_g, opt_d = optimizers
+    for _ in range(k):
+        x_real = real(batch)
+        with torch.no_grad():
+            fake = g_net(noise(batch))
+        loss = discriminator_loss(d_logit(x_real), d_logit(fake))
+        opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_d.step()
+    d_net.requires_grad_(False)
+    loss = generator_non_saturating(None, d_logit(g_net(noise(batch))))
+    opt_g.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_g.step()
+    d_net.requires_grad_(True)
 
 
 @torch.no_grad()
