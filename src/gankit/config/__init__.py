@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from gankit.config.groups import (
     COMPILE_MODES,
@@ -31,14 +31,12 @@ from gankit.config.groups import (
     WatchConfig,
 )
 from gankit.config.options import is_resumable
+from gankit.data.base import DataOptions
 from gankit.errors import GankitError
 from gankit.experiments.config import CLUSTER_SPACES, CLUSTERED_ONCE, SelfConditioningConfig
+from gankit.models import ModelOptions
 from gankit.outputs.files import read_json
 from gankit.registry import import_plugins
-
-if TYPE_CHECKING:
-    from gankit.data.base import DataOptions
-    from gankit.models import ModelOptions
 
 __all__ = [
     "CLUSTERED_ONCE",
@@ -147,8 +145,6 @@ class TrainConfig:
     # -- what the parts of gankit take -----------------------------------------------------------
     def data_options(self) -> DataOptions:
         """The dataset settings of this config."""
-        from gankit.data.base import DataOptions
-
         d = self.data
         return DataOptions(
             d.image_size,
@@ -163,8 +159,6 @@ class TrainConfig:
     def model_options(self, n_classes: int = 0, label_factors: tuple[int, ...] = ()) -> ModelOptions:
         """The model settings of this config, for a G and D conditioned on `n_classes` (0: none),
         seen factor by factor where `label_factors` is given (`--cluster-space channels`)."""
-        from gankit.models import ModelOptions
-
         a = self.architecture
         return ModelOptions(
             n_classes,

@@ -12,6 +12,7 @@ from dataclasses import replace
 import torch
 from torch import Tensor
 
+from gankit.data import mnist, toy
 from gankit.data.base import (
     DataOptions,
     Dataset,
@@ -21,6 +22,8 @@ from gankit.data.base import (
     scale_images,
     to_uint8,
 )
+from gankit.data.folder import load_folder
+from gankit.data.stacked import STACK_SOURCES, stack_digits
 from gankit.errors import GankitError
 from gankit.registry import import_reference, is_reference, note_origin
 
@@ -65,11 +68,7 @@ def register_dataset(name: str, loader: Loader | None = None) -> Loader | Callab
 
 
 def _load_raw(name: str, options: DataOptions) -> Dataset:
-    from gankit.data import mnist, toy
-
     if name.startswith("folder:"):
-        from gankit.data.folder import load_folder
-
         return load_folder(name[len("folder:") :], options.image_size, options.channels)
     if name not in REGISTERED and is_reference(name):
         REGISTERED[name] = import_reference(name, "dataset")
@@ -85,8 +84,6 @@ def _load_raw(name: str, options: DataOptions) -> Dataset:
     if name == "digits":
         return mnist.load_digits()
     if name == "stacked-mnist":
-        from gankit.data.stacked import STACK_SOURCES, stack_digits
-
         if options.stack_source not in STACK_SOURCES:
             raise GankitError(
                 f"unknown --stack-source {options.stack_source!r}; choose one of: {', '.join(STACK_SOURCES)}"

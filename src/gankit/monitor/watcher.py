@@ -15,6 +15,9 @@ from torch import Tensor, nn
 
 from gankit.config import TrainConfig
 from gankit.data import Dataset, ImageData, to_uint8
+from gankit.metrics import has_class_labels
+from gankit.metrics.classifier import cached_classifier
+from gankit.metrics.features import class_coverage
 from gankit.monitor.alarms import AlarmEvent, CollapseAlarm, DominanceAlarm, pairwise_diversity
 
 __all__ = ["RunWatcher"]
@@ -55,8 +58,6 @@ class RunWatcher:
         fake = fake.float()
         out = {"diversity/ratio": pairwise_diversity(fake) / max(self._real_diversity, 1e-12)}
         if self._classifier is not None:
-            from gankit.metrics.features import class_coverage
-
             pixels = to_uint8(fake, self.output).float() / 255
             probs = torch.softmax(self._classifier(pixels), dim=1)
             out["classes/kl_to_uniform"] = float(class_coverage(probs)["kl_to_uniform"])
@@ -79,9 +80,6 @@ class RunWatcher:
         return self.dataset.tensor("test")[:n]
 
     def _cached_classifier(self) -> nn.Module | None:
-        from gankit.metrics import has_class_labels
-        from gankit.metrics.classifier import cached_classifier
-
         if not has_class_labels(self.dataset):
             return None
         return cached_classifier(self.dataset)

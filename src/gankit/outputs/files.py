@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from gankit.errors import GankitError
+
 
 def _write_and_sync(handle: Any, data: bytes) -> None:
     handle.write(data)
@@ -36,8 +38,6 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file, turning a parse error into a GankitError naming the file."""
-    from gankit.errors import GankitError
-
     try:
         return json.loads(Path(path).read_text())
     except FileNotFoundError:

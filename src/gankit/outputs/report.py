@@ -21,6 +21,7 @@ from gankit.config import flat_view
 from gankit.errors import GankitError
 from gankit.outputs.files import atomic_write_bytes, read_json
 from gankit.outputs.logger import read_records
+from gankit.outputs.viz import _figure
 
 MAX_GRIDS = 60
 
@@ -40,8 +41,6 @@ def _png_data_uri(data: bytes) -> str:
 
 
 def _curves_png(records: list[dict[str, Any]], alarms: list[dict[str, Any]]) -> bytes | None:
-    from gankit.outputs.viz import _figure
-
     steps_of = {key: [r for r in records if key in r] for _, keys in PANELS for key in keys}
     panels = [(title, keys) for title, keys in PANELS if any(steps_of[k] for k in keys)]
     if not panels:

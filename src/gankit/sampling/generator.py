@@ -18,8 +18,9 @@ from gankit.errors import GankitError
 from gankit.models import build_generator
 from gankit.models.parts import eval_mode
 from gankit.noise import sample_noise
+from gankit.outputs.checkpoint import load_checkpoint
 from gankit.outputs.files import atomic_write_bytes, atomic_write_json, read_json
-from gankit.outputs.viz import make_grid, save_png
+from gankit.outputs.viz import make_grid, save_png, save_scatter
 from gankit.registry import import_plugins
 
 
@@ -93,8 +94,6 @@ def load_generator(
         except Exception as exc:
             raise GankitError(f"{file} is unreadable ({exc})") from None
     else:
-        from gankit.outputs.checkpoint import load_checkpoint
-
         state = load_checkpoint(path / "checkpoint")
         info = GeneratorInfo.from_dict(state["generator_info"])
         weights = state["generator_ema"] if ema and "generator_ema" in state else state["generator"]
@@ -223,8 +222,6 @@ def write_samples(samples: Tensor, info: GeneratorInfo, out: str | Path, nrow: i
             np.savez(out, samples=samples.numpy().astype(np.float32))  # (N, D)
     elif out.suffix == ".png":
         if info.kind != "image":
-            from gankit.outputs.viz import save_scatter
-
             save_scatter(samples, samples[:0], out, title=f"{info.model} samples")
         else:
             save_png(make_grid(to_uint8(samples, info.output), nrow=nrow), out)

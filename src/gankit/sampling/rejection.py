@@ -40,8 +40,12 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from gankit.config import TrainConfig
+from gankit.data import load_dataset
 from gankit.errors import GankitError
+from gankit.models import build_models
 from gankit.noise import sample_noise
+from gankit.outputs.checkpoint import load_checkpoint
 from gankit.sampling.critics import FourierCritic, RealSource, real_source, refine_discriminator
 from gankit.sampling.drs_options import CRITICS, DRSOptions
 from gankit.sampling.generator import GeneratorInfo, balanced_labels
@@ -302,11 +306,6 @@ def load_rejection_sampler(
     With `options.refine_steps`, D is refined on the run's own training data. With
     `options.critic == "fourier"`, a fresh `FourierCritic` is trained there instead of D.
     """
-    from gankit.config import TrainConfig
-    from gankit.data import load_dataset
-    from gankit.models import build_models
-    from gankit.outputs.checkpoint import load_checkpoint
-
     run_dir = Path(run_dir)
     if not (run_dir / "checkpoint" / "latest.json").is_file():
         raise GankitError(f"--drs needs the run's discriminator, but {run_dir} holds no checkpoint")

@@ -9,6 +9,7 @@ from gankit.config import TrainConfig
 from gankit.theory.checks import Check, exact_checks, format_table
 from gankit.theory.empirical import fit_discriminator, train_figure1
 from gankit.theory.figures import plot_saturation, render_figure1, render_ring, ring_stages
+from gankit.training.trainer import Trainer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,8 +75,6 @@ def run_theory(out: Path, quick: bool = False, seed: int = 0) -> TheoryReport:
         device="cpu",
         out=str(out / "ring8-run"),
     )
-    from gankit.training.trainer import Trainer
-
     trainer = Trainer(config, progress=False)
     stages, grid = ring_stages(trainer, ring_steps, max(1, ring_steps // 40))
     render_ring(stages, trainer.dataset.tensor("test")[:2000].numpy(), figures[3], figures[4], grid)

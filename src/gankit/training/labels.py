@@ -17,10 +17,9 @@ from gankit.data import Dataset
 from gankit.errors import GankitError
 
 if TYPE_CHECKING:
-    from gankit.config import TrainConfig
     from gankit.data.batches import SyntheticBatches, TensorBatches
 
-__all__ = ["ClassLabels", "LabelSource", "NoLabels", "make_label_source"]
+__all__ = ["ClassLabels", "LabelSource", "NoLabels"]
 
 
 class LabelSource:
@@ -79,14 +78,3 @@ class ClassLabels(LabelSource):
 
     def draw(self, total: int, rng: torch.Generator, device: torch.device) -> Tensor:
         return torch.randint(self.n_classes, (total,), generator=rng, device=device)
-
-
-def make_label_source(config: TrainConfig, dataset: Dataset) -> LabelSource:
-    """The label source `config` asks for: the dataset's classes, an experiment's, or none."""
-    if config.architecture.conditional:
-        return ClassLabels(dataset, config.data.dataset)
-    if config.self_conditioning.self_condition:
-        from gankit.experiments.self_condition import SelfConditionLabels
-
-        return SelfConditionLabels(config, dataset)
-    return NoLabels()

@@ -16,12 +16,13 @@ from gankit.data import Dataset, ImageData
 from gankit.data.batches import SyntheticBatches, TensorBatches
 from gankit.ema import GeneratorEMA, ema_decay
 from gankit.errors import GankitError
+from gankit.experiments.self_condition import SelfConditionLabels
 from gankit.losses import get_loss
 from gankit.metrics import parse_names, prepare_metrics, select_metrics
 from gankit.monitor.alarms import FiniteChecks
 from gankit.noise import sample_noise
 from gankit.runtime.distributed import DistContext, lr_scale
-from gankit.training.labels import LabelSource
+from gankit.training.labels import ClassLabels, LabelSource, NoLabels
 from gankit.training.modules import build_step_modules
 from gankit.training.optim import make_optimizer
 from gankit.training.step import GANStep, StepOptions
@@ -32,6 +33,7 @@ __all__ = [
     "fixed_noise",
     "layout_line",
     "make_batches",
+    "make_label_source",
     "process_layout",
     "resolve_device",
     "resolve_steps",
@@ -197,3 +199,12 @@ def fixed_noise(config: TrainConfig, dataset: Dataset, device: torch.device) -> 
     n = 64 if dataset.kind == "image" else 2000
     generator = torch.Generator().manual_seed(config.run.seed + 2)
     return sample_noise(config.architecture.noise, n, config.architecture.noise_dim, generator).to(device)
+
+
+def make_label_source(config: TrainConfig, dataset: Dataset) -> LabelSource:
+    """The label source `config` asks for: the dataset's classes, an experiment's, or none."""
+    if config.architecture.conditional:
+        return ClassLabels(dataset, config.data.dataset)
+    if config.self_conditioning.self_condition:
+        return SelfConditionLabels(config, dataset)
+    return NoLabels()

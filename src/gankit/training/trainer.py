@@ -32,7 +32,6 @@ from gankit.sampling.generator import GeneratorInfo, balanced_labels
 from gankit.training.callbacks import Callback
 from gankit.training.defaults import default_callbacks
 from gankit.training.inputs import IterationInputs
-from gankit.training.labels import make_label_source
 from gankit.training.modules import call_with_labels
 from gankit.training.optim import linear_decay
 from gankit.training.setup import (
@@ -41,6 +40,7 @@ from gankit.training.setup import (
     fixed_noise,
     layout_line,
     make_batches,
+    make_label_source,
     process_layout,
     resolve_device,
     resolve_steps,
