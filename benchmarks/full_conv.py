@@ -20,9 +20,9 @@ import argparse
 import time
 
 import torch
+from common import matmul_rate
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
-from train_throughput import matmul_rate
 
 from gankit.models.layers import FullConv2d, FullConvTranspose2d
 

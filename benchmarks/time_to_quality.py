@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
-from train_throughput import NZ, GankitLoop, ReferenceLoop, Setup
+from common import NZ, GankitLoop, ReferenceLoop, Setup
 
 from gankit.data import load_dataset
 from gankit.metrics import evaluate_generator

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-BENCHMARKS = sorted((Path(__file__).resolve().parents[1] / "benchmarks").glob("*.py"))
+FOLDER = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCHMARKS = sorted(p for p in FOLDER.glob("*.py") if p.name != "common.py")  # common.py: shared, no script
 
 
 def test_there_are_benchmarks():
@@ -26,3 +27,11 @@ def test_benchmark_script_starts(script):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "usage:" in done.stdout
+
+
+def test_benchmarks_share_one_common_module_and_import_no_other_script():
+    for script in BENCHMARKS:
+        text = script.read_text()
+        siblings = [p.stem for p in BENCHMARKS if p != script]
+        assert not any(f"from {name} import" in text or f"import {name}" in text for name in siblings)
+    assert "from common import" in (FOLDER / "train_throughput.py").read_text()
