@@ -52,9 +52,8 @@ def main() -> None:
     for row in ("gankit", "reference"):
         before = statistics.median(r[row] for r in runs["before"])
         after = statistics.median(r[row] for r in runs["after"])
-        print(
-            f"{row}: median {before:.1f} img/s before, {after:.1f} after: after / before = {after / before:.3f}"
-        )
+        ratio = after / before
+        print(f"{row}: median {before:.1f} img/s before, {after:.1f} after: after / before = {ratio:.3f}")
 
 
 if __name__ == "__main__":

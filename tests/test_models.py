@@ -123,8 +123,15 @@ def test_mlp_is_the_2014_model():
 def test_maxout_is_max_over_pieces():
     layer = Maxout(3, 2, 4)
     x = torch.randn(5, 3)
-    pieces = layer.linear(x).view(5, 2, 4)
-    torch.testing.assert_close(layer(x), pieces.max(dim=2).values)
+    w, b = layer.linear.weight.detach(), layer.linear.bias.detach()  # (8, 3), (8,)
+    # unit u takes the largest of its 4 affine maps, rows 4u .. 4u + 3, sample by sample
+    expected = torch.tensor(
+        [
+            [max(float(x[n] @ w[4 * u + p] + b[4 * u + p]) for p in range(4)) for u in range(2)]
+            for n in range(5)
+        ]
+    )
+    torch.testing.assert_close(layer(x).detach(), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_compatibility_errors():

@@ -134,7 +134,7 @@ def test_self_conditioned_training_clusters_labels_and_samples_by_the_prior(tmp_
     assert trainer.batches.labels is clusters.labels
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert 0 < records[-1]["clusters/smallest"] <= 0.25 <= records[-1]["clusters/largest"] < 1
-    assert 0 <= records[-1]["clusters/kept"] <= 1
+    assert records[-1]["clusters/kept"] == clusters.stats["clusters/kept"]  # the last clustering's
     generator, info = load_generator(tmp_path / "run")
     assert info.n_classes == 4 and info.class_prior == pytest.approx(clusters.prior.tolist())
     trainer.labels._prior = torch.tensor([0.0, 0.8, 0.2, 0.0])  # G's labels follow the prior
@@ -147,6 +147,17 @@ def test_self_conditioned_training_clusters_labels_and_samples_by_the_prior(tmp_
     torch.testing.assert_close(one, generate(generator, info, 5, label=2))
     out = tmp_path / "samples.npz"
     assert main(["sample", str(tmp_path / "run"), "--n", "6", "--class", "3", "--out", str(out)]) == 0
+
+
+def test_kept_is_the_share_of_images_whose_matched_label_stayed():
+    x, truth = _blobs()  # 140 points in 4 blobs of 50, 30, 20, 40
+    clusters = ClusterLabels(4, seed=0)
+    clusters.recluster(x, lambda batch: batch, step=0)
+    moved = x.clone()
+    moved[:7] = x[50:57]  # 7 points of the first blob now lie in the second
+    stats = clusters.recluster(moved, lambda batch: batch, step=1)
+    assert stats["clusters/kept"] == pytest.approx(1 - 7 / 140)
+    assert _same_partition(clusters.labels[7:], truth[7:])  # the others keep their (matched) label
 
 
 def test_clustering_is_due_at_the_start_then_every_n_steps_before_its_last_step():

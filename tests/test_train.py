@@ -1,11 +1,15 @@
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import load_file
 
 from gankit.config import TrainConfig
+from gankit.data import to_uint8
 from gankit.errors import GankitError
+from gankit.outputs.viz import make_grid
 from gankit.training.resume import resume
 from gankit.training.trainer import Trainer
 
@@ -70,7 +74,12 @@ def test_short_training_run_per_image_model(tmp_path, tiny_images, model):
     )
     trainer.fit()
     run = tmp_path / "run"
-    assert (run / "samples" / "step_0000003.png").is_file() and (run / "losses.png").is_file()
+    assert (run / "losses.png").is_file()
+    # the last grid is the fixed noise batch through the final G, 8 x 8 images of 28 px
+    grid = torch.from_numpy(np.array(Image.open(run / "samples" / "step_0000003.png")))
+    expected = torch.from_numpy(make_grid(to_uint8(trainer.fixed_samples(), trainer.output), nrow=8))
+    assert torch.equal(grid.reshape(expected.shape), expected)
+    assert expected.shape[0] > 8 * 28 and expected.shape[1] > 8 * 28
     lines = (run / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == 3
     weights = load_file(run / "generator.safetensors")

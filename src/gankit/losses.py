@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gankit.errors import GankitError
-from gankit.registry import import_reference, is_reference, note_origin
+from gankit.registry import adopt_reference, note_origin
 
 __all__ = [
     "GANLoss",
@@ -227,11 +227,7 @@ def register_loss(
 
 def get_loss(name: str) -> GANLoss:
     """The loss registered under `name`, or the `GANLoss` that `package.module:name` names."""
-    if name not in LOSSES and is_reference(name):
-        loss = import_reference(name, "loss")
-        if not isinstance(loss, GANLoss):
-            raise GankitError(f"loss {name!r} names a {type(loss).__name__}, not a gankit GANLoss")
-        LOSSES[name] = loss
+    adopt_reference(LOSSES, name, "loss", GANLoss)
     try:
         return LOSSES[name]
     except KeyError:

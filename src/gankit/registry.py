@@ -17,7 +17,14 @@ from typing import Any
 
 from gankit.errors import GankitError
 
-__all__ = ["import_plugins", "import_reference", "is_reference", "note_origin", "plugin_modules"]
+__all__ = [
+    "adopt_reference",
+    "import_plugins",
+    "import_reference",
+    "is_reference",
+    "note_origin",
+    "plugin_modules",
+]
 
 _REFERENCE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 _ORIGINS: dict[tuple[str, str], str] = {}  # (kind, name) -> module that registered it
@@ -40,6 +47,17 @@ def import_reference(reference: str, what: str) -> Any:
             raise GankitError(f"{what} {reference!r}: {module_name} has no attribute {attribute!r}")
         obj = getattr(obj, part)
     return obj
+
+
+def adopt_reference(registry: dict[str, Any], name: str, what: str, kind: type | None = None) -> None:
+    """Where `name` is not in `registry` but reads `package.module:attribute`, import the object
+    it names (which must be a `kind`, where given) and register it under `name`."""
+    if name in registry or not is_reference(name):
+        return
+    obj = import_reference(name, what)
+    if kind is not None and not isinstance(obj, kind):
+        raise GankitError(f"{what} {name!r} names a {type(obj).__name__}, not a gankit {kind.__name__}")
+    registry[name] = obj
 
 
 def note_origin(kind: str, name: str, obj: Any) -> None:

@@ -113,12 +113,7 @@ def _sample_parser(sub: Any) -> None:
         help="a .png of --n strips, each walking between two noise vectors (default: off)",
     )
     sample.add_argument("--frames", type=int, default=10, help="images per --interpolate strip (default: 10)")
-    sample.add_argument(
-        "--no-ema",
-        action="store_true",
-        help="G's own weights instead of their EMA, where kept (default: EMA)",
-    )
-    add_drs_flags(sample)
+    _add_generator_flags(sample)
 
 
 def _eval_parser(sub: Any) -> None:
@@ -127,12 +122,17 @@ def _eval_parser(sub: Any) -> None:
     evaluate.add_argument("--metrics", default=None, help="comma-separated names (default: all that apply)")
     evaluate.add_argument("--n", type=int, default=None, help="generator samples (default: per metric)")
     evaluate.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
-    evaluate.add_argument(
+    _add_generator_flags(evaluate)
+
+
+def _add_generator_flags(parser: argparse.ArgumentParser) -> None:
+    """What `sample` and `eval` share: which weights to load, and rejection sampling around them."""
+    parser.add_argument(
         "--no-ema",
         action="store_true",
         help="G's own weights instead of their EMA, where kept (default: EMA)",
     )
-    add_drs_flags(evaluate)
+    add_drs_flags(parser)
 
 
 def _report_parser(sub: Any) -> None:

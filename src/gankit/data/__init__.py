@@ -25,7 +25,7 @@ from gankit.data.base import (
 from gankit.data.folder import load_folder
 from gankit.data.stacked import STACK_SOURCES, stack_digits
 from gankit.errors import GankitError
-from gankit.registry import import_reference, is_reference, note_origin
+from gankit.registry import adopt_reference, note_origin
 
 DATASETS = (
     "mnist-5k",
@@ -70,8 +70,7 @@ def register_dataset(name: str, loader: Loader | None = None) -> Loader | Callab
 def _load_raw(name: str, options: DataOptions) -> Dataset:
     if name.startswith("folder:"):
         return load_folder(name[len("folder:") :], options.image_size, options.channels)
-    if name not in REGISTERED and is_reference(name):
-        REGISTERED[name] = import_reference(name, "dataset")
+    adopt_reference(REGISTERED, name, "dataset")
     if name in REGISTERED:
         data = REGISTERED[name](options)
         if not isinstance(data, ImageData | ToyData):

@@ -10,7 +10,7 @@ from typing import Any
 from gankit.data import DataOptions, Dataset
 from gankit.errors import GankitError
 from gankit.metrics.context import EvalContext
-from gankit.registry import import_reference, is_reference, note_origin
+from gankit.registry import adopt_reference, is_reference, note_origin
 
 __all__ = [
     "METRICS",
@@ -98,11 +98,7 @@ def register_metric(
 
 def get_metric(name: str) -> Metric:
     """The metric registered as `name`, or the `Metric` that `package.module:name` names."""
-    if name not in METRICS and is_reference(name):
-        metric = import_reference(name, "metric")
-        if not isinstance(metric, Metric):
-            raise GankitError(f"metric {name!r} names a {type(metric).__name__}, not a gankit Metric")
-        METRICS[name] = metric
+    adopt_reference(METRICS, name, "metric", Metric)
     if name not in METRICS:
         raise GankitError(f"unknown metric(s) {name}; choose from: {', '.join(METRICS)}")
     return METRICS[name]

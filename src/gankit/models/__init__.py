@@ -12,7 +12,7 @@ from torch import nn
 from gankit.errors import GankitError
 from gankit.models import dcgan, keras_mnist, mlp, resnet, toy
 from gankit.models.parts import ComposedDiscriminator, ConditionalGenerator, label_width
-from gankit.registry import import_reference, is_reference, note_origin
+from gankit.registry import adopt_reference, note_origin
 from gankit.regularizers import apply_spectral_norm
 
 Build = Callable[..., tuple[nn.Module, nn.Module]]
@@ -113,11 +113,7 @@ def register_model(
 
 def get_model(name: str) -> ModelEntry:
     """The model registered as `name`, or the `ModelEntry` that `package.module:name` names."""
-    if name not in MODELS and is_reference(name):
-        entry = import_reference(name, "model")
-        if not isinstance(entry, ModelEntry):
-            raise GankitError(f"model {name!r} names a {type(entry).__name__}, not a gankit ModelEntry")
-        MODELS[name] = entry
+    adopt_reference(MODELS, name, "model", ModelEntry)
     try:
         return MODELS[name]
     except KeyError:
