@@ -139,6 +139,6 @@ def test_theory_quick_writes_figures_and_table(tmp_path, capsys):
     assert "V(D*,G) = −log4 + 2·JSD" in text and "neural D vs D*" in text
     for name in ("saturation.png", "figure1.png", "figure1.gif", "ring8.png", "ring8.gif"):
         assert (tmp_path / "th" / name).stat().st_size > 1000
-    # every checked row passes; the short Figure 1 run is reported, not checked
+    # every row passes, the short Figure 1 run's included (it checks that G moved onto the data)
     assert "  NO" not in text and code == 0
-    assert text.count("[quick: not checked]") == 2
+    assert text.count("Figure 1 [quick]") == 2

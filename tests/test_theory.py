@@ -126,8 +126,19 @@ def test_figure1_run_meets_the_end_thresholds():
     assert run.final_d_max_dev < 0.05
 
 
-def test_quick_rows_are_reported_not_checked():
-    from gankit.theory.checks import Check, format_table
+def test_quick_figure1_rows_fail_for_a_generator_that_did_not_move():
+    from types import SimpleNamespace
 
-    row = Check("short run", 0.0, 0.5, 0.01, "info")
-    assert row.passed and "—" in format_table([row]) and "NO" not in format_table([row])
+    import numpy as np
+
+    from gankit.theory.report import figure1_quick_checks
+
+    def run(jsd_end, samples_mean):
+        samples = np.full(1000, samples_mean, dtype=np.float32)
+        return SimpleNamespace(jsd_curve=[(0, 0.6), (600, jsd_end)], final_jsd=jsd_end,
+                               snapshots=[SimpleNamespace(samples=samples)])  # fmt: skip
+
+    assert all(row.passed for row in figure1_quick_checks(run(0.05, 4.05)))
+    stuck = figure1_quick_checks(run(0.55, 3.0))  # G still where it started
+    assert [row.passed for row in stuck] == [False, False]
+    assert [row.passed for row in figure1_quick_checks(run(0.2, 4.0))] == [False, True]

@@ -33,8 +33,7 @@ class Check:
     expected: float
     measured: float
     tolerance: float
-    # "==": within tolerance; "<": measured below expected; "!=": differ by more than tolerance;
-    # "info": reported, not checked (e.g. a run too short for the threshold)
+    # "==": within tolerance; "<": measured below expected; "!=": differ by more than tolerance
     relation: str = "=="
 
     @property
@@ -43,8 +42,6 @@ class Check:
 
     @property
     def passed(self) -> bool:
-        if self.relation == "info":
-            return True
         if self.relation == "<":
             return self.measured < self.expected
         if self.relation == "!=":
@@ -159,6 +156,6 @@ def format_table(rows: list[Check]) -> str:
     width = max(len(r.name) for r in rows)
     lines = [f"{'check':<{width}}  {'expected':>12}  {'measured':>12}  {'|error|':>9}  pass"]
     for r in rows:
-        mark = "—" if r.relation == "info" else "yes" if r.passed else "NO"
+        mark = "yes" if r.passed else "NO"
         lines.append(f"{r.name:<{width}}  {r.expected:>12.6g}  {r.measured:>12.6g}  {r.error:>9.2e}  {mark}")
     return "\n".join(lines)
