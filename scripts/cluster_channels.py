@@ -29,7 +29,7 @@ from torch import Tensor
 from gankit.config import CLUSTER_SPACES, TrainConfig
 from gankit.data.stacked import channel_digits
 from gankit.errors import GankitError
-from gankit.experiments.selfcond import ClusterLabels, cluster_training_images
+from gankit.experiments.clustering import ClusterLabels, cluster_training_images
 from gankit.models.parts import factor_labels
 from gankit.outputs.checkpoint import latest_stem
 from gankit.training.resume import resume

@@ -7,7 +7,7 @@ import torch
 
 from gankit.cli import main
 from gankit.errors import GankitError
-from gankit.experiments.selfcond import ClusterLabels, cluster_training_images, kmeans, match_labels
+from gankit.experiments.clustering import ClusterLabels, cluster_training_images, kmeans, match_labels
 from gankit.models.parts import factor_labels
 from gankit.sampling.generator import GeneratorInfo, balanced_labels, generate, load_generator
 from gankit.training.resume import resume

@@ -1,5 +1,5 @@
 """Self-conditioning as a label source: G and D conditioned on k-means clusters of the training
-images (Liu et al. 2020; the clustering itself is in `gankit.experiments.selfcond`).
+images (Liu et al. 2020; the clustering itself is in `gankit.experiments.clustering`).
 
 `--self-condition K` clusters D's features (`--cluster-space discriminator`, again every
 `--recluster-every` steps until `--recluster-until`), the pixels (`pixels`, once), or each
@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from gankit.data import Dataset
 from gankit.data.batches import TensorBatches
 from gankit.errors import GankitError
-from gankit.experiments.selfcond import MAX_CHANNEL_LABELS, ClusterLabels, cluster_training_images
+from gankit.experiments.clustering import MAX_CHANNEL_LABELS, ClusterLabels, cluster_training_images
 from gankit.training.labels import LabelSource
 
 if TYPE_CHECKING:
