@@ -15,8 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gankit.errors import GankitError
-from gankit.registry import adopt_reference, note_origin
+from gankit.registry import lookup, note_origin
 
 __all__ = [
     "GANLoss",
@@ -227,8 +226,4 @@ def register_loss(
 
 def get_loss(name: str) -> GANLoss:
     """The loss registered under `name`, or the `GANLoss` that `package.module:name` names."""
-    adopt_reference(LOSSES, name, "loss", GANLoss)
-    try:
-        return LOSSES[name]
-    except KeyError:
-        raise GankitError(f"unknown loss {name!r}; choose one of: {', '.join(LOSSES)}") from None
+    return lookup(LOSSES, name, "loss", GANLoss)

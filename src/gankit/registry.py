@@ -22,6 +22,7 @@ __all__ = [
     "import_plugins",
     "import_reference",
     "is_reference",
+    "lookup",
     "note_origin",
     "plugin_modules",
 ]
@@ -58,6 +59,16 @@ def adopt_reference(registry: dict[str, Any], name: str, what: str, kind: type |
     if kind is not None and not isinstance(obj, kind):
         raise GankitError(f"{what} {name!r} names a {type(obj).__name__}, not a gankit {kind.__name__}")
     registry[name] = obj
+
+
+def lookup(registry: dict[str, Any], name: str, what: str, kind: type) -> Any:
+    """`registry[name]`, adopting a `package.module:attribute` reference first; an unknown name
+    is a one-line error that lists the choices."""
+    adopt_reference(registry, name, what, kind)
+    try:
+        return registry[name]
+    except KeyError:
+        raise GankitError(f"unknown {what} {name!r}; choose one of: {', '.join(registry)}") from None
 
 
 def note_origin(kind: str, name: str, obj: Any) -> None:

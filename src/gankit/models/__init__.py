@@ -12,7 +12,7 @@ from torch import nn
 from gankit.errors import GankitError
 from gankit.models import dcgan, keras_mnist, mlp, resnet, toy
 from gankit.models.parts import ComposedDiscriminator, ConditionalGenerator, label_width
-from gankit.registry import adopt_reference, note_origin
+from gankit.registry import lookup, note_origin
 from gankit.regularizers import apply_spectral_norm
 
 Build = Callable[..., tuple[nn.Module, nn.Module]]
@@ -113,11 +113,7 @@ def register_model(
 
 def get_model(name: str) -> ModelEntry:
     """The model registered as `name`, or the `ModelEntry` that `package.module:name` names."""
-    adopt_reference(MODELS, name, "model", ModelEntry)
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise GankitError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}") from None
+    return lookup(MODELS, name, "model", ModelEntry)
 
 
 def check_compatible(name: str, kind: str, shape: tuple[int, ...], dataset: str) -> None:
