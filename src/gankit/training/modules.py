@@ -57,6 +57,14 @@ class StepModules:
     d_frozen: nn.Module  # D in G's step: unwrapped, so only G's gradients are averaged
     g_sample: nn.Module  # G drawing D's fakes (no gradient)
 
+    @classmethod
+    def plain(cls, generator: nn.Module, discriminator: nn.Module, concat: bool = False) -> StepModules:
+        """One process, no compilation: every part calls G or D itself (D's step through
+        `PairForward`, with `concat` as `--d-concat`)."""
+        return cls(
+            generator, discriminator, generator, PairForward(discriminator, concat), discriminator, generator
+        )
+
 
 def _wrap(module: nn.Module, dist: DistContext, device: torch.device) -> nn.Module:
     if not dist.enabled:
