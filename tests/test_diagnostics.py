@@ -10,6 +10,8 @@ import torch
 from gankit.cli import main
 from gankit.config import TrainConfig
 from gankit.monitor.alarms import CollapseAlarm, DominanceAlarm, FiniteChecks, NonFiniteError, check_finite
+from gankit.outputs.report import render_report
+from gankit.training.resume import resume
 from gankit.training.trainer import Trainer
 
 
@@ -221,3 +223,31 @@ def test_deferred_check_runs_before_a_checkpoint(tmp_path):
     trainer.fit()
     alarm = next(r for r in _records(tmp_path / "nan") if r.get("alarm") == "nonfinite")
     assert alarm["step"] == 10 and "the checkpoint of step 0" in alarm["message"]
+
+
+def test_each_recovery_halves_the_rates_of_the_last_attempt_and_a_resume_keeps_the_factor(tmp_path):
+    config = TrainConfig(dataset="ring8", model="toy-mlp", steps=30, batch_size=32, device="cpu",
+                         out=str(tmp_path / "nan"), checkpoint_every=10, log_every=1)  # fmt: skip
+    trainer = Trainer(config, progress=False)
+    _nan_after(trainer, calls_before_nan=15, times=3)  # three attempts in a row blow up
+    trainer.fit()
+    assert trainer.recoveries == 3 and trainer.lr_factor == 0.125
+    assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(2e-4 * 0.125)
+    messages = [r["message"] for r in _records(tmp_path / "nan") if r.get("alarm") == "nonfinite"]
+    assert ["(now x0.5)" in messages[0], "(now x0.25)" in messages[1], "(now x0.125)" in messages[2]] == [
+        True
+    ] * 3
+    resumed = resume(tmp_path / "nan", {"steps": 31}, progress=False)
+    assert resumed.lr_factor == 0.125
+
+
+def test_report_escapes_every_field_of_an_alarm_record(tmp_path):
+    code, run = _ring(tmp_path, "xss", "--steps", "3")
+    assert code == 0
+    hostile = {"step": "<script>alert(1)</script>", "alarm": "<b>x</b>",
+               "state": "'><script>alert(2)</script>", "message": "<img src=x onerror=alert(3)>"}  # fmt: skip
+    with (run / "metrics.jsonl").open("a") as handle:
+        handle.write(json.dumps(hostile) + "\n")
+    page = render_report(run)
+    assert "<script>alert" not in page and "<img src=x" not in page and "<b>x</b>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page

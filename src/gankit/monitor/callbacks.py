@@ -61,11 +61,13 @@ class NanRecovery(Callback):
                 f"non-finite {error.tensor} at step {error.step} after {c.watch.max_recoveries} "
                 "recoveries (restore + halved learning rates); lower --lr-g/--lr-d"
             ) from None
+        factor = trainer.lr_factor / 2  # half the last attempt's: x0.5, x0.25, x0.125, ...
         trainer.load_state_dict(load_checkpoint(trainer.run_dir / "checkpoint"))
         trainer.finite.clear()
         when = "no weight changed" if trainer.nan_check_every == 1 else "found by a deferred check"
-        trainer.lr_factor /= 2
+        trainer.lr_factor = factor
         trainer.apply_lr_factor()
+        trainer.save_checkpoint()  # the restored state with its new factor: a resume keeps both
         trainer.logger.truncate(trainer.step)
         event = AlarmEvent(
             error.step,

@@ -40,6 +40,15 @@ def _png_data_uri(data: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
+def _alarm_item(alarm: dict[str, Any]) -> str:
+    """One alarm record as a list item; every value from the record is escaped."""
+    started = alarm.get("state") == "start"
+    step, name = html.escape(str(alarm.get("step"))), html.escape(str(alarm.get("alarm")))
+    message = html.escape(str(alarm.get("message", "")))
+    state = "started" if started else "cleared"
+    return f"<li class='alarm-{'start' if started else 'clear'}'>step {step}: {name} {state}: {message}</li>"
+
+
 def _curves_png(records: list[dict[str, Any]], alarms: list[dict[str, Any]]) -> bytes | None:
     steps_of = {key: [r for r in records if key in r] for _, keys in PANELS for key in keys}
     panels = [(title, keys) for title, keys in PANELS if any(steps_of[k] for k in keys)]
@@ -109,11 +118,7 @@ def render_report(run_dir: str | Path, refresh_s: int | None = None) -> str:
         f"last step {training[-1]['step'] if training else 0}</p>",
     ]
     if alarms:
-        items = "".join(
-            f"<li class='alarm-{a['state']}'>step {a['step']}: {html.escape(a['alarm'])} "
-            f"{'started' if a['state'] == 'start' else 'cleared'}: {html.escape(a.get('message', ''))}</li>"
-            for a in alarms
-        )
+        items = "".join(_alarm_item(a) for a in alarms)
         parts.append(f"<h2>Alarms</h2><ul id='alarms'>{items}</ul>")
     else:
         parts.append("<h2>Alarms</h2><p id='alarms'>none</p>")
