@@ -62,12 +62,12 @@ def test_every_option_has_help_and_resumability_beside_its_field():
     [
         ({"channels": 2}, "--channels must be 1 or 3"),  # data
         ({"noise_dim": 0}, "--noise-dim must be an integer >= 1"),  # architecture
-        ({"r1": -1.0}, "--r1 must be >= 0"),  # objective
+        ({"r1": -1.0}, "--r1 must be a finite number >= 0"),  # objective
         ({"steps": 3, "epochs": 1.0}, "give --steps or --epochs"),  # optimization
         ({"compile_mode": "reduce-overhead"}, "needs --compile"),  # run
         ({"eval_n": 0}, "--eval-n must be an integer >= 1"),  # evaluation
         ({"max_recoveries": -1}, "--max-recoveries must be an integer >= 0"),  # watch
-        ({"dist_timeout": 0.0}, "--dist-timeout must be > 0"),  # distributed
+        ({"dist_timeout": 0.0}, "--dist-timeout must be a finite number > 0"),  # distributed
         ({"recluster_until": 0.5}, "--recluster-until needs --self-condition"),  # self-conditioning
         ({"pack": 3, "batch_size": 16}, "--pack 3 must divide --batch-size 16"),  # across groups
     ],

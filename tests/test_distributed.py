@@ -118,7 +118,7 @@ def test_helpers_are_identities_for_one_process():
     ("field", "value", "message"),
     [
         ("lr_scaling", "cubic", "unknown lr-scaling 'cubic'"),
-        ("dist_timeout", 0.0, "--dist-timeout must be > 0"),
+        ("dist_timeout", 0.0, "--dist-timeout must be a finite number > 0"),
     ],
 )
 def test_distributed_options_are_checked(field, value, message):

@@ -157,7 +157,7 @@ def test_epochs_resolve_to_steps(tmp_path):
         ({"optimizer": "rmsprop"}, "unknown optimizer"),
         ({"noise": "cauchy"}, "unknown noise"),
         ({"steps": 3, "epochs": 1.0}, "not both"),
-        ({"lr_g": -1.0}, "--lr-g must be > 0"),
+        ({"lr_g": -1.0}, "--lr-g must be a finite number > 0"),
         ({"batch_size": 5000}, r"--batch-size 5000: dataset has \d+ examples, fewer than one batch"),
     ],
 )

@@ -7,7 +7,10 @@ config is; the commands themselves are in `gankit.cli.commands`.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
+import traceback
 import types
 import typing
 from collections.abc import Sequence
@@ -63,6 +66,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gankit", description="Train, sample and check generative adversarial networks.")
     parser.add_argument("--version", action="version", version=f"gankit {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in (_train_parser, _sample_parser, _eval_parser, _report_parser, _theory_parser):
         add(sub)
@@ -156,7 +160,12 @@ def _theory_parser(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `gankit` console script."""
+    """Entry point of the `gankit` console script.
+
+    The error boundary: a `GankitError` (bad input) or a failed file operation is one `error:`
+    line and exit code 2; a rank that lost its process group exits 3; anything else is one line
+    naming a log file that holds the traceback, exit 1 (`gankit --debug ...` raises it instead).
+    """
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
@@ -166,14 +175,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TrainingInterrupted as exc:
         print(f"{exc}; checkpoint written. Continue with: gankit train --resume DIR", file=sys.stderr)
         return 130
-    except RuntimeError as exc:
-        lost = _lost_group_message(exc)
-        if lost is None:
+    except OSError as exc:
+        if args.debug:
             raise
-        print(lost, file=sys.stderr)
-        return 3
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        lost = _lost_group_message(exc) if isinstance(exc, RuntimeError) else None
+        if lost is not None:
+            print(lost, file=sys.stderr)
+            return 3
+        if args.debug:
+            raise
+        print(f"error: {_unexpected(exc)}", file=sys.stderr)
+        return 1
     finally:
         shutdown()
+
+
+def _unexpected(exc: Exception) -> str:
+    """One line for an error gankit did not expect, with the traceback written to a log file."""
+    handle, path = tempfile.mkstemp(prefix="gankit-error-", suffix=".log")
+    with os.fdopen(handle, "w") as log:
+        log.write("".join(traceback.format_exception(exc)))
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"unexpected {type(exc).__name__}: {detail} (traceback in {path}; gankit --debug shows it)"
 
 
 def _lost_group_message(exc: RuntimeError) -> str | None:

@@ -7,6 +7,7 @@ Each option's `--help` text and whether `--resume` may change it are in its fiel
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 from gankit.augment import parse_policy
@@ -23,6 +24,8 @@ COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")  # torch.compile modes that capture CUDA graphs
 # Default learning rates per optimizer: Adam 2e-4 (DCGAN), SGD 1e-3 (the Keras document).
 DEFAULT_LR = {"adam": 2e-4, "sgd": 1e-3}
+# The largest --seed: the run derives seeds up to seed + 5, and torch takes seeds below 2**64.
+MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -52,8 +55,10 @@ class DataConfig:
         positive_ints(self, "image_size", optional=True)
         if self.channels not in (None, 1, 3):
             raise GankitError(f"--channels must be 1 or 3, got {self.channels}")
-        if self.gaussian_std <= 0:
-            raise GankitError(f"--gaussian-std must be > 0, got {self.gaussian_std}")
+        if not (math.isfinite(self.gaussian_std) and self.gaussian_std > 0):
+            raise GankitError(f"--gaussian-std must be a finite number > 0, got {self.gaussian_std}")
+        if not math.isfinite(self.gaussian_mean):
+            raise GankitError(f"--gaussian-mean must be finite, got {self.gaussian_mean}")
 
 
 @dataclass(frozen=True)
@@ -117,8 +122,8 @@ class ObjectiveConfig:
         get_loss(self.loss)  # a registered loss, or one that package.module:name names
         positive_ints(self, "r1_interval")
         for name in ("r1", "gp"):
-            if not getattr(self, name) >= 0:
-                raise GankitError(f"--{name} must be >= 0, got {getattr(self, name)}")
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise GankitError(f"--{name} must be a finite number >= 0, got {getattr(self, name)}")
         if self.diffaugment is not None:
             try:
                 parse_policy(self.diffaugment)
@@ -170,15 +175,20 @@ class OptimizationConfig:
     def validate(self) -> None:
         positive_ints(self, "k", "batch_size")
         positive_ints(self, "steps", optional=True)
-        if self.epochs is not None and not self.epochs > 0:
-            raise GankitError(f"--epochs must be > 0, got {self.epochs}")
+        if self.epochs is not None and not (math.isfinite(self.epochs) and self.epochs > 0):
+            raise GankitError(f"--epochs must be a finite number > 0, got {self.epochs}")
+        for name in ("beta1", "beta2", "momentum"):  # decay rates of moving averages
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise GankitError(f"--{name} must be in [0, 1), got {getattr(self, name)}")
         if self.steps is not None and self.epochs is not None:
             raise GankitError("give --steps or --epochs, not both")
         choice("optimizer", self.optimizer, OPTIMIZERS)
         if self.lr_decay_start is not None and not 0.0 <= self.lr_decay_start < 1.0:
             raise GankitError(f"--lr-decay-start must be a fraction in [0, 1), got {self.lr_decay_start}")
-        if self.ema_half_life is not None and not self.ema_half_life > 0:
-            raise GankitError(f"--ema-half-life must be > 0 images, got {self.ema_half_life}")
+        if self.ema_half_life is not None and not (
+            math.isfinite(self.ema_half_life) and self.ema_half_life > 0
+        ):
+            raise GankitError(f"--ema-half-life must be a finite number > 0 images, got {self.ema_half_life}")
         if self.ema_rampup is not None:
             if not self.ema_rampup > 0:
                 raise GankitError(f"--ema-rampup must be > 0, got {self.ema_rampup}")
@@ -186,8 +196,8 @@ class OptimizationConfig:
                 raise GankitError("--ema-rampup needs --ema-half-life")
         for name in ("lr_g", "lr_d"):
             value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise GankitError(f"--{name.replace('_', '-')} must be > 0, got {value}")
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise GankitError(f"--{name.replace('_', '-')} must be a finite number > 0, got {value}")
 
     def with_default_lr(self) -> OptimizationConfig:
         """The learning rates filled in from the optimizer's default where not given."""
@@ -237,6 +247,8 @@ class RunConfig:
 
     def validate(self) -> None:
         positive_ints(self, "sample_every", "checkpoint_every", "log_every")
+        if not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise GankitError(f"--seed must be an integer in [0, {MAX_SEED}], got {self.seed!r}")
         choice("device", self.device, DEVICES)
         choice("compile-mode", self.compile_mode, COMPILE_MODES)
         choice("precision", self.precision, PRECISIONS)
@@ -315,5 +327,5 @@ class DistributedConfig:
 
     def validate(self) -> None:
         choice("lr-scaling", self.lr_scaling, LR_SCALING)
-        if not self.dist_timeout > 0:
-            raise GankitError(f"--dist-timeout must be > 0 seconds, got {self.dist_timeout}")
+        if not (math.isfinite(self.dist_timeout) and self.dist_timeout > 0):
+            raise GankitError(f"--dist-timeout must be a finite number > 0 seconds, got {self.dist_timeout}")
