@@ -1,4 +1,6 @@
 import json
+import os
+import stat
 
 import pytest
 import torch
@@ -94,3 +96,21 @@ def test_corrupt_and_missing_checkpoints(tmp_path):
 def test_flatten_refuses_unknown_objects():
     with pytest.raises(TypeError, match="cannot store object"):
         ckpt.flatten_state({"x": object()}, "s", {})
+
+
+def test_json_files_are_strict_json_with_non_finite_numbers_as_null_and_a_note(tmp_path):
+    def refuse(constant):
+        raise ValueError(f"not JSON: {constant}")
+
+    gio.atomic_write_json(tmp_path / "e.json", {"kl": float("inf"), "curve": [0.5, float("nan")], "n": 3})
+    data = json.loads((tmp_path / "e.json").read_text(), parse_constant=refuse)
+    assert data == {"kl": None, "kl:nonfinite": "inf", "curve": [0.5, None], "n": 3}
+
+
+def test_run_files_are_readable_by_others_under_the_usual_umask(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        gio.atomic_write_bytes(tmp_path / "f.bin", b"x")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "f.bin").stat().st_mode) == 0o644

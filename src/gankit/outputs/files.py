@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -17,12 +18,21 @@ def _write_and_sync(handle: Any, data: bytes) -> None:
     os.fsync(handle.fileno())
 
 
+def _file_mode() -> int:
+    """The mode a new file gets under the process's umask (mkstemp's own is 0o600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, fsync it, then rename it over `path`."""
+    """Write `data` to a temporary file beside `path`, fsync it, then rename it over `path`.
+    The file gets the permissions any new file would (readable by others under umask 022)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _file_mode())
         with os.fdopen(fd, "wb") as handle:
             _write_and_sync(handle, data)
         os.replace(tmp, path)
@@ -31,9 +41,31 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         raise
 
 
+def strict_json(obj: Any) -> Any:
+    """`obj` as strict JSON allows it: a non-finite float becomes null, and beside it in its
+    dict `KEY:nonfinite` says which it was ("inf", "-inf" or "nan"); in a list, just null."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        out: dict[Any, Any] = {}
+        for key, value in obj.items():
+            out[key] = strict_json(value)
+            if isinstance(value, float) and not math.isfinite(value):
+                out[f"{key}:nonfinite"] = str(value)
+        return out
+    if isinstance(obj, list | tuple):
+        return [strict_json(value) for value in obj]
+    return obj
+
+
+def dumps(obj: Any, **options: Any) -> str:
+    """Strict JSON text of `obj` (`strict_json`): no NaN or Infinity, which JSON does not have."""
+    return json.dumps(strict_json(obj), allow_nan=False, **options)
+
+
 def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
-    """Atomically write `obj` as indented JSON."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+    """Atomically write `obj` as indented, strict JSON."""
+    atomic_write_bytes(path, (dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from gankit.outputs.files import dumps
+
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
     """The records of a `metrics.jsonl` (none if it does not exist), skipping a line cut short by a kill."""
@@ -35,18 +37,18 @@ class JsonlLogger:
             self.records = [r for r in read_records(self.path) if r.get("step", 0) <= resume_step]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("w") as handle:
-            handle.writelines(json.dumps(r) + "\n" for r in self.records)
+            handle.writelines(dumps(r) + "\n" for r in self.records)
 
     def log(self, record: dict[str, Any]) -> None:
         self.records.append(record)
         with self.path.open("a") as handle:
-            handle.write(json.dumps(record) + "\n")
+            handle.write(dumps(record) + "\n")
 
     def truncate(self, step: int) -> None:
         """Drop the records past `step` (after a rollback), keeping alarm records as history."""
         self.records = [r for r in self.records if r.get("step", 0) <= step or "alarm" in r]
         with self.path.open("w") as handle:
-            handle.writelines(json.dumps(r) + "\n" for r in self.records)
+            handle.writelines(dumps(r) + "\n" for r in self.records)
 
 
 class NullLogger(JsonlLogger):
