@@ -62,3 +62,25 @@ def test_an_unexpected_error_is_one_line_with_a_log_of_its_traceback(monkeypatch
     log.unlink()
     with pytest.raises(ZeroDivisionError):
         main(["--debug", "report", "anywhere"])
+
+
+def test_eval_of_a_folder_run_says_what_applies_instead_of_writing_nothing(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    images = tmp_path / "imgs"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray(rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)).save(images / f"{i}.png")
+    run = tmp_path / "run"
+    args = ["train", "--dataset", f"folder:{images}", "--image-size", "32", "--model", "dcgan",
+            "--g-width", "8", "--d-width", "8", "--batch-size", "4", "--steps", "2", "--device", "cpu",
+            "--quiet", "--no-tensorboard", "--out", str(run)]  # fmt: skip
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run)]) == 2
+    assert "no metric applies to dataset folder:" in _one_error_line(capsys)
+    assert main(["eval", str(run), "--metrics", "inception"]) == 2
+    assert "metric inception does not apply to dataset folder:" in _one_error_line(capsys)
+    assert not (run / "eval.json").exists()

@@ -83,7 +83,7 @@ def inception_metrics(
 
 @register_metric(
     "inception",
-    applies=lambda d: isinstance(d, ImageData),
+    applies=lambda d: isinstance(d, ImageData) and "test" in d.splits,  # scored against the test split
     summary="FID, KID and IS on Inception-v3 features through torchmetrics (needs its weights)",
     default=False,
 )

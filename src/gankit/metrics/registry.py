@@ -66,7 +66,13 @@ def select_metrics(names: list[str] | None, dataset: Dataset, dataset_name: str)
     for name in names or []:
         get_metric(name)
     if not names:
-        return [m for m, spec in METRICS.items() if spec.default and spec.applies(dataset)]
+        chosen = [m for m, spec in METRICS.items() if spec.default and spec.applies(dataset)]
+        if not chosen:
+            raise GankitError(
+                f"no metric applies to dataset {dataset_name} by default (each needs labels, a held-out "
+                f"split or a mixture's centres); name one with --metrics: {', '.join(METRICS)}"
+            )
+        return chosen
     for name in names:
         if not get_metric(name).applies(dataset):
             raise GankitError(f"metric {name} does not apply to dataset {dataset_name}")
