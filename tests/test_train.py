@@ -1,4 +1,5 @@
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -225,3 +226,17 @@ def test_side_outputs_leave_training_unchanged(tmp_path, monkeypatch):
     assert any(p.name.startswith("step_") for p in (tmp_path / "busy" / "run" / "samples").iterdir())
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+def test_a_dataset_given_from_python_is_the_one_config_json_names(tmp_path, tiny_images, capsys):
+    from gankit.cli import main
+
+    config = TrainConfig(model="dcgan", steps=2, batch_size=16, device="cpu", out=str(tmp_path / "run"))
+    assert config.data.dataset == "mnist-5k"  # the default, which the run does not train on
+    trainer = Trainer(config, dataset=tiny_images, progress=False)
+    trainer.fit()
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["data"]["dataset"] == "blobs"
+    # a resume cannot load an unregistered in-memory set: it says so instead of training on MNIST
+    assert main(["train", "--resume", str(tmp_path / "run"), "--steps", "4"]) == 2
+    assert "unknown dataset 'blobs'" in capsys.readouterr().err

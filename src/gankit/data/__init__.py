@@ -95,7 +95,10 @@ def _load_raw(name: str, options: DataOptions) -> Dataset:
     if name == "grid25":
         return toy.grid25()
     names = ", ".join([*DATASETS, *REGISTERED])
-    raise GankitError(f"unknown dataset {name!r}; choose one of: {names}, folder:PATH")
+    raise GankitError(
+        f"unknown dataset {name!r}; choose one of: {names}, folder:PATH "
+        "(a dataset of your own: gankit.register_dataset, or name it as package.module:loader)"
+    )
 
 
 def load_dataset(name: str, options: DataOptions | None = None) -> Dataset:

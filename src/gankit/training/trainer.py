@@ -69,6 +69,8 @@ class Trainer:
         progress: bool = True,
         callbacks: Sequence[Callback] | None = None,
     ) -> None:
+        if dataset is not None and dataset.name != config.data.dataset:
+            config = config.replace(dataset=dataset.name)  # config.json names the data trained on
         config = config.validated()
         self.dist, self.device = init_distributed(
             resolve_device(config.run.device), config.distributed.dist_timeout
