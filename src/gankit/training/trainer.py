@@ -216,9 +216,11 @@ class Trainer:
         """Open the run: config.json, the progress bar, and each callback's `on_fit_start`."""
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            plugins = {"plugins": list(self.plugins)} if self.plugins else {}
-            config = {**self.config.to_dict(), **self.layout(), "gankit_version": __version__, **plugins}
-            atomic_write_json(self.run_dir / "config.json", config)
+            plugins = list(self.plugins)
+            config = {**self.config.to_dict(), **self.layout(), "gankit_version": __version__}
+            atomic_write_json(
+                self.run_dir / "config.json", {**config, **({"plugins": plugins} if plugins else {})}
+            )
         self.console = Progress(self.config.optimization.steps, self.step, enabled=self.progress)
         self._last_log = (self.step, self.elapsed)
         for callback in self.callbacks:
