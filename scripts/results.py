@@ -23,7 +23,7 @@ import torch
 
 from gankit.config import TrainConfig
 from gankit.errors import GankitError
-from gankit.outputs.files import atomic_write_bytes
+from gankit.outputs.files import atomic_write_bytes, dumps, read_json, restore_nonfinite
 from gankit.recipes import METRICS, RECIPES, family, run_overrides
 from gankit.sampling.rejection import DRSOptions
 from gankit.training.trainer import Trainer
@@ -67,7 +67,7 @@ def run_one(
     start = time.perf_counter()
     trainer = Trainer(config, progress=False)
     trainer.fit()
-    scores = json.loads((Path(config.run.out) / "eval.json").read_text())["metrics"]
+    scores = read_json(Path(config.run.out) / "eval.json")["metrics"]  # non-finite numbers restored
     c = trainer.config
     if drs:
         for options in drs_settings(drs_gammas, drs_base):
@@ -354,7 +354,11 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = out / "results.jsonl"
-    done = [json.loads(line) for line in log.read_text().splitlines()] if log.is_file() else []
+    done = (
+        [restore_nonfinite(json.loads(line)) for line in log.read_text().splitlines()]
+        if log.is_file()
+        else []
+    )
     extra = {"steps": args.steps} if args.steps else {}
     try:
         extra.update(parse_set(args.set))
@@ -385,7 +389,7 @@ def main() -> None:
             if row["dataset"] == args.dataset and row["recipe"] in recipes and row["seed"] in seeds:
                 done[i] = rescore(row, out, options)
                 print(f"{args.dataset} {row['recipe']} seed {row['seed']}: rescored", flush=True)
-                atomic_write_bytes(log, "".join(json.dumps(r) + "\n" for r in done).encode())
+                atomic_write_bytes(log, "".join(dumps(r) + "\n" for r in done).encode())
     for recipe in recipes if not (args.table_only or args.rescore) else []:
         for seed in seeds:
             earlier = next(
@@ -408,7 +412,7 @@ def main() -> None:
             row["set"] = list(args.set)
             done.append(row)
             with log.open("a") as f:
-                f.write(json.dumps(row) + "\n")
+                f.write(dumps(row) + "\n")
             print(f"{args.dataset} {recipe} seed {seed}: {row['train_s']} s", flush=True)
     rows = [r for r in done if r["dataset"] == args.dataset and r["recipe"] in recipes]
     if not rows:

@@ -105,6 +105,7 @@ def test_json_files_are_strict_json_with_non_finite_numbers_as_null_and_a_note(t
     gio.atomic_write_json(tmp_path / "e.json", {"kl": float("inf"), "curve": [0.5, float("nan")], "n": 3})
     data = json.loads((tmp_path / "e.json").read_text(), parse_constant=refuse)
     assert data == {"kl": None, "kl:nonfinite": "inf", "curve": [0.5, None], "n": 3}
+    assert gio.read_json(tmp_path / "e.json") == {"kl": float("inf"), "curve": [0.5, None], "n": 3}
 
 
 def test_run_files_are_readable_by_others_under_the_usual_umask(tmp_path):

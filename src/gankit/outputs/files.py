@@ -58,6 +58,22 @@ def strict_json(obj: Any) -> Any:
     return obj
 
 
+def restore_nonfinite(obj: Any) -> Any:
+    """The inverse of `strict_json` for dicts: a null with `KEY:nonfinite` beside it is that
+    number again, and the note goes."""
+    if isinstance(obj, dict):
+        out = {}
+        for key, value in obj.items():
+            if isinstance(key, str) and key.endswith(":nonfinite") and key[: -len(":nonfinite")] in obj:
+                continue
+            note = obj.get(f"{key}:nonfinite") if isinstance(key, str) else None
+            out[key] = float(note) if value is None and isinstance(note, str) else restore_nonfinite(value)
+        return out
+    if isinstance(obj, list):
+        return [restore_nonfinite(value) for value in obj]
+    return obj
+
+
 def dumps(obj: Any, **options: Any) -> str:
     """Strict JSON text of `obj` (`strict_json`): no NaN or Infinity, which JSON does not have."""
     return json.dumps(strict_json(obj), allow_nan=False, **options)
@@ -69,9 +85,10 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
-    """Read a JSON file, turning a parse error into a GankitError naming the file."""
+    """Read a JSON file (non-finite numbers restored, see `strict_json`), turning a parse error
+    into a GankitError naming the file."""
     try:
-        return json.loads(Path(path).read_text())
+        return restore_nonfinite(json.loads(Path(path).read_text()))
     except FileNotFoundError:
         raise GankitError(f"file not found: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

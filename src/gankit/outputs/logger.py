@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gankit.outputs.files import dumps
+from gankit.outputs.files import dumps, restore_nonfinite
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
@@ -17,7 +17,7 @@ def read_records(path: str | Path) -> list[dict[str, Any]]:
     records = []
     for line in path.read_text().splitlines():
         try:
-            records.append(json.loads(line))
+            records.append(restore_nonfinite(json.loads(line)))
         except json.JSONDecodeError:
             continue
     return records
