@@ -18,6 +18,7 @@ from gankit.data import Dataset
 from gankit.data.batches import TensorBatches
 from gankit.errors import GankitError
 from gankit.experiments.clustering import MAX_CHANNEL_LABELS, ClusterLabels, cluster_training_images
+from gankit.experiments.config import CLUSTERED_ONCE
 from gankit.training.labels import LabelSource
 
 if TYPE_CHECKING:
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
     from gankit.data.batches import SyntheticBatches
 
 __all__ = ["SelfConditionLabels"]
-
-CLUSTERED_ONCE = ("pixels", "channels")  # pixels do not change in training: clustered at the start
 
 
 class SelfConditionLabels(LabelSource):
