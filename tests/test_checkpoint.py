@@ -86,7 +86,7 @@ def test_corrupt_and_missing_checkpoints(tmp_path):
     with pytest.raises(GankitError, match="corrupt"):
         ckpt.load_checkpoint(tmp_path)
     (tmp_path / "latest.json").write_text("{}")
-    with pytest.raises(GankitError, match="corrupt: no checkpoint named"):
+    with pytest.raises(GankitError, match="corrupt: it names no checkpoint"):
         ckpt.load_checkpoint(tmp_path)
     (tmp_path / "latest.json").write_text("{not json")
     with pytest.raises(GankitError, match="not valid JSON"):
@@ -115,3 +115,45 @@ def test_run_files_are_readable_by_others_under_the_usual_umask(tmp_path):
     finally:
         os.umask(previous)
     assert stat.S_IMODE((tmp_path / "f.bin").stat().st_mode) == 0o644
+
+
+def test_a_damaged_latest_checkpoint_falls_back_to_the_newest_intact_one(tmp_path):
+    for step in (1, 2, 3):
+        ckpt.save_checkpoint(tmp_path, step, _state(float(step)), keep=3)
+    latest = tmp_path / "ckpt_0000003.safetensors"
+    latest.write_bytes(latest.read_bytes()[:-7])  # truncated by a full disk, say
+    with pytest.warns(ckpt.CheckpointFallback, match="SHA-256 mismatch.*ckpt_0000002"):
+        state = ckpt.load_checkpoint(tmp_path)
+    assert state["step"] == 2 and torch.equal(state["w"], torch.full((2, 2), 2.0))
+    (tmp_path / "ckpt_0000002.json").write_text("{not json")
+    with pytest.warns(ckpt.CheckpointFallback, match="ckpt_0000001"):
+        assert ckpt.load_checkpoint(tmp_path)["step"] == 1
+    with pytest.raises(GankitError, match="SHA-256 mismatch"):
+        ckpt.load_checkpoint(tmp_path, fallback=False)
+
+
+def test_latest_json_can_only_name_a_checkpoint_in_its_own_directory(tmp_path):
+    ckpt.save_checkpoint(tmp_path / "a", 1, _state(1.0))
+    for stem in ("../b/ckpt_0000001", "/etc/passwd", "ckpt_1", 7):
+        (tmp_path / "a" / "latest.json").write_text(json.dumps({"step": 1, "stem": stem}))
+        with pytest.raises(GankitError, match="names no checkpoint of the form"):
+            ckpt.latest_stem(tmp_path / "a")
+
+
+def test_pruning_deletes_only_the_checkpoints_of_its_own_run(tmp_path):
+    for step in (50, 60):
+        ckpt.save_checkpoint(tmp_path, step, _state(1.0), run_id="other")
+    for step in (5, 10, 15):
+        ckpt.save_checkpoint(tmp_path, step, _state(2.0), run_id="mine")
+    stems = sorted(p.stem for p in tmp_path.glob("ckpt_*.json"))
+    # the other run's two stay, though their steps are higher; of this run's, the newest two
+    assert stems == ["ckpt_0000010", "ckpt_0000015", "ckpt_0000050", "ckpt_0000060"]
+    assert json.loads((tmp_path / "latest.json").read_text())["stem"] == "ckpt_0000015"
+
+
+def test_checkpoints_sort_by_step_past_seven_digits(tmp_path):
+    ckpt.save_checkpoint(tmp_path, 9_999_999, _state(1.0), keep=5)
+    ckpt.save_checkpoint(tmp_path, 10_000_000, _state(2.0), keep=5)
+    (tmp_path / "latest.json").unlink()  # the pointer lost: the fallback takes the highest step
+    with pytest.warns(ckpt.CheckpointFallback):
+        assert ckpt.load_checkpoint(tmp_path)["step"] == 2

@@ -13,6 +13,7 @@ import tempfile
 import traceback
 import types
 import typing
+import warnings
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
@@ -81,6 +82,17 @@ def _train_parser(sub: Any) -> None:
         metavar="DIR",
         default=argparse.SUPPRESS,
         help="continue the run in DIR from its latest checkpoint (default: none)",
+    )
+    train.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="if --out holds a run, delete that run's files first (default: refuse)",
+    )
+    train.add_argument(
+        "--outdir",
+        metavar="DIR",
+        default=None,
+        help="put the run in a new numbered sub-folder of DIR, e.g. DIR/00001-mnist-5k-dcgan (default: none)",
     )
     train.add_argument(
         "--dry-run", action="store_true", help="print the resolved config and exit (default: off)"
@@ -168,7 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            return COMMANDS[args.command](args)
     except GankitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -192,6 +206,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         shutdown()
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], *args: Any, **kwargs: Any) -> None:
+    """A warning as one `warning:` line on stderr (the CLI's form; Python's shows source lines)."""
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def _unexpected(exc: Exception) -> str:

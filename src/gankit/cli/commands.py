@@ -11,7 +11,8 @@ from gankit.config import TrainConfig
 from gankit.errors import GankitError
 from gankit.metrics import evaluate_run, parse_names
 from gankit.outputs.report import make_server, write_report
-from gankit.runtime.distributed import restart_count
+from gankit.outputs.rundir import RunLock, clear_run, find_run, numbered_run_dir
+from gankit.runtime.distributed import environment_world_size, restart_count
 from gankit.sampling.generator import generate, interpolate, load_generator, write_samples
 from gankit.sampling.rejection import load_rejection_sampler, rejection_wrapper
 from gankit.theory.report import format_report, run_theory
@@ -29,8 +30,11 @@ def _cmd_theory(args: argparse.Namespace) -> int:
 
 def _cmd_report(args: argparse.Namespace) -> int:
     if not args.serve:
-        print(f"wrote {write_report(args.run_dir)}")
+        with RunLock(args.run_dir, "report"):
+            print(f"wrote {write_report(args.run_dir)}")
         return 0
+    if not 0 <= args.port <= 65535:
+        raise GankitError(f"--port must be in 0..65535 (0: any free port), got {args.port}")
     try:
         server = make_server(args.run_dir, args.port)
     except OSError as err:
@@ -55,9 +59,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if drs is not None:
         wrap, variant = rejection_wrapper(args.run_dir, drs, seed=args.seed), drs.score_suffix
     names = parse_names(args.metrics)
-    results = evaluate_run(
-        args.run_dir, names, args.n, args.seed, ema=not args.no_ema, wrap=wrap, variant=variant
-    )
+    with RunLock(args.run_dir, "eval"):
+        results = evaluate_run(
+            args.run_dir, names, args.n, args.seed, ema=not args.no_ema, wrap=wrap, variant=variant
+        )
     print(json.dumps(results, indent=2))
     return 0
 
@@ -69,6 +74,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if hasattr(args, field.name)
     }
     progress = not args.no_progress
+    if args.outdir is not None:
+        if "out" in options or hasattr(args, "resume"):
+            raise GankitError("--outdir makes a new numbered run folder: give it without --out and --resume")
+        if environment_world_size() > 1:
+            raise GankitError("--outdir cannot number runs under torchrun: give every rank the same --out")
+        config = TrainConfig(**options).validated()
+        options["out"] = str(numbered_run_dir(args.outdir, config.data.dataset, config.architecture.model))
+    if args.overwrite and hasattr(args, "resume"):
+        raise GankitError("--overwrite starts a new run in place of the old: it does not go with --resume")
     if not hasattr(args, "resume") and restart_count() > 0 and not args.dry_run:
         out = options.get("out", TrainConfig().run.out)
         if (Path(out) / "checkpoint" / "latest.json").is_file():  # torchrun --max-restarts restarted us
@@ -87,6 +101,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
             print(json.dumps(config.to_dict(), indent=2))
             return 0
         trainer = Trainer(config, progress=progress)
+        if args.overwrite and trainer.dist.is_main:
+            _clear_for(trainer)
     main = trainer.dist.is_main
     if main and trainer.dist.enabled:
         if restart_count() > 0:
@@ -100,6 +116,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
             f"in {trainer.elapsed:.1f} s -> {trainer.run_dir}"
         )
     return 0
+
+
+def _clear_for(trainer: Trainer) -> None:
+    """--overwrite: take the run directory and remove the old run's files; the trainer keeps the lock."""
+    lock = RunLock(trainer.run_dir, "training", create=True).acquire()
+    found = find_run(trainer.run_dir)
+    removed = clear_run(trainer.run_dir)
+    trainer.run_lock = lock
+    if removed:
+        print(f"--overwrite: removed the run in {trainer.run_dir} ({found}): {', '.join(removed)}")
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:

@@ -53,7 +53,15 @@ __all__ = [
 ]
 
 # Keys a run writes into config.json beside the config itself (the process layout, plugins).
-RUN_KEYS = ("gankit_version", "world_size", "batch_size_per_rank", "global_batch_size", "lr_scale", "plugins")
+RUN_KEYS = (
+    "gankit_version",
+    "world_size",
+    "batch_size_per_rank",
+    "global_batch_size",
+    "lr_scale",
+    "plugins",
+    "run_id",
+)
 
 
 @dataclass(frozen=True, init=False)

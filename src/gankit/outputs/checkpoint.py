@@ -10,6 +10,8 @@ A kill at any moment leaves `latest.json` naming a complete, verified pair.
 from __future__ import annotations
 
 import hashlib
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,12 @@ from torch import Tensor
 from gankit.errors import GankitError
 from gankit.outputs.files import atomic_write_bytes, atomic_write_json, read_json
 
+_STEM = re.compile(r"^ckpt_\d{7,}$")
 _TENSOR = "__tensor__"
+
+
+class CheckpointFallback(UserWarning):
+    """The latest checkpoint was damaged or missing, and an older intact one was loaded."""
 _TUPLE = "__tuple__"
 
 
@@ -64,8 +71,14 @@ def unflatten_state(obj: Any, tensors: dict[str, Tensor]) -> Any:
     return obj
 
 
-def save_checkpoint(directory: str | Path, step: int, state: dict[str, Any], keep: int = 2) -> Path:
-    """Write `state` (nested dicts of tensors and JSON values) as the checkpoint for `step`."""
+def save_checkpoint(
+    directory: str | Path, step: int, state: dict[str, Any], keep: int = 2, run_id: str | None = None
+) -> Path:
+    """Write `state` (nested dicts of tensors and JSON values) as the checkpoint for `step`.
+
+    Older checkpoints beyond the newest `keep` are deleted, but only those of the same
+    `run_id` (recorded in each checkpoint's JSON): a run never deletes another run's files.
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors: dict[str, Tensor] = {}
@@ -75,37 +88,80 @@ def save_checkpoint(directory: str | Path, step: int, state: dict[str, Any], kee
     atomic_write_bytes(directory / f"{stem}.safetensors", blob)
     atomic_write_json(
         directory / f"{stem}.json",
-        {"step": step, "tensors_sha256": hashlib.sha256(blob).hexdigest(), "state": meta},
+        {
+            "step": step,
+            "tensors_sha256": hashlib.sha256(blob).hexdigest(),
+            "state": meta,
+            **({"run_id": run_id} if run_id is not None else {}),
+        },
     )
     atomic_write_json(directory / "latest.json", {"step": step, "stem": stem})
-    _prune(directory, keep)
+    _prune(directory, keep, run_id)
     return directory / f"{stem}.json"
 
 
-def _prune(directory: Path, keep: int) -> None:
-    stems = sorted({p.name.split(".")[0] for p in directory.glob("ckpt_*.json")})
-    for stem in stems[:-keep]:
+def _stems(directory: Path) -> list[str]:
+    """The checkpoint stems in `directory`, oldest first (by step)."""
+    stems = {p.stem for p in directory.glob("ckpt_*.json") if _STEM.match(p.stem)}
+    return sorted(stems, key=lambda stem: int(stem[5:]))
+
+
+def _prune(directory: Path, keep: int, run_id: str | None) -> None:
+    """Delete this run's checkpoints but the newest `keep`; those of another run stay."""
+    own = []
+    for stem in _stems(directory):
+        try:
+            meta = read_json(directory / f"{stem}.json")
+        except GankitError:
+            continue  # unreadable: not provably this run's, so left alone
+        if isinstance(meta, dict) and meta.get("run_id") == run_id:
+            own.append(stem)
+    for stem in own[:-keep]:
         for suffix in (".safetensors", ".json"):
             (directory / f"{stem}{suffix}").unlink(missing_ok=True)
 
 
 def latest_stem(directory: str | Path) -> str:
-    """The stem (`ckpt_NNNNNNN`) of the checkpoint pair that `directory`'s latest.json names."""
+    """The stem (`ckpt_NNNNNNN`) of the checkpoint pair that `directory`'s latest.json names;
+    only a checkpoint of that form, inside `directory`, is accepted."""
     pointer = Path(directory) / "latest.json"
     if not pointer.is_file():
         raise GankitError(f"no checkpoint in {directory} (missing latest.json)")
-    stem = read_json(pointer).get("stem")
-    if not isinstance(stem, str):
-        raise GankitError(f"{pointer} is corrupt: no checkpoint named")
+    data = read_json(pointer)
+    stem = data.get("stem") if isinstance(data, dict) else None
+    if not isinstance(stem, str) or not _STEM.match(stem):
+        raise GankitError(f"{pointer} is corrupt: it names no checkpoint of the form ckpt_NNNNNNN")
     return stem
 
 
-def load_checkpoint(directory: str | Path) -> dict[str, Any]:
-    """Load the latest checkpoint in `directory`, verifying the tensor file's checksum."""
+def load_checkpoint(directory: str | Path, fallback: bool = True) -> dict[str, Any]:
+    """Load the latest checkpoint in `directory`, verifying the tensor file's checksum.
+
+    When that one is missing or damaged and `fallback` is on, the newest intact older one
+    loads instead, with a `CheckpointFallback` warning that names both.
+    """
     directory = Path(directory)
-    stem = latest_stem(directory)
+    try:
+        return _load_stem(directory, latest_stem(directory))
+    except GankitError as err:
+        if not fallback:
+            raise
+        for stem in reversed(_stems(directory)):
+            try:
+                state = _load_stem(directory, stem)
+            except GankitError:
+                continue
+            note = f"{err}; loaded the newest intact checkpoint instead, {stem}"
+            warnings.warn(CheckpointFallback(note), stacklevel=2)
+            return state
+        raise
+
+
+def _load_stem(directory: Path, stem: str) -> dict[str, Any]:
     meta = read_json(directory / f"{stem}.json")
     tensor_path = directory / f"{stem}.safetensors"
+    if not isinstance(meta, dict) or not isinstance(meta.get("state"), dict):
+        raise GankitError(f"checkpoint file {directory / f'{stem}.json'} is damaged (no state)")
     try:
         blob = tensor_path.read_bytes()
     except FileNotFoundError:
@@ -116,7 +172,10 @@ def load_checkpoint(directory: str | Path) -> dict[str, Any]:
         tensors = st_load(blob)
     except Exception as exc:  # safetensors raises its own error types
         raise GankitError(f"checkpoint file {tensor_path} is unreadable ({exc})") from None
-    return unflatten_state(meta["state"], tensors)
+    try:
+        return unflatten_state(meta["state"], tensors)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise GankitError(f"checkpoint file {directory / f'{stem}.json'} is damaged ({exc!r})") from None
 
 
 def rng_state(device: torch.device) -> dict[str, Tensor]:

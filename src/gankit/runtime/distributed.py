@@ -55,6 +55,11 @@ def environment_world_size() -> int:
     return _env_int("WORLD_SIZE", 1)
 
 
+def environment_rank() -> int:
+    """This process's global rank as torchrun sets it (0 when not launched by torchrun)."""
+    return _env_int("RANK", 0)
+
+
 def restart_count() -> int:
     """How often torchrun's elastic agent has restarted this job's workers (`--max-restarts`)."""
     return _env_int("TORCHELASTIC_RESTART_COUNT", 0)

@@ -9,7 +9,8 @@ from gankit.config import TrainConfig, config_differences
 from gankit.errors import GankitError
 from gankit.outputs.checkpoint import load_checkpoint
 from gankit.outputs.files import read_json
-from gankit.runtime.distributed import environment_world_size
+from gankit.outputs.rundir import RunLock
+from gankit.runtime.distributed import environment_rank, environment_world_size
 from gankit.training.trainer import Trainer
 
 
@@ -22,6 +23,19 @@ def resume(run_dir: str | Path, overrides: dict[str, Any], progress: bool = True
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise GankitError(f"cannot resume: {run_dir} has no config.json")
+    lock = RunLock(run_dir, "training (resumed)")
+    if environment_rank() == 0:  # rank 0 writes the run; it locks before reading, so no writer is mid-way
+        lock.acquire()
+    try:
+        trainer = _restore(run_dir, overrides, progress)
+    except BaseException:
+        lock.release()
+        raise
+    trainer.run_lock = lock if lock.held else None  # held from here to the end of `fit`
+    return trainer
+
+
+def _restore(run_dir: Path, overrides: dict[str, Any], progress: bool) -> Trainer:
     saved = TrainConfig.load(run_dir / "config.json")
     saved_world = int(read_json(run_dir / "config.json").get("world_size", 1))
     if saved_world != environment_world_size():

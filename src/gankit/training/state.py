@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from gankit import __version__
 from gankit.config import TrainConfig
+from gankit.errors import GankitError
 from gankit.outputs.checkpoint import rng_state, set_rng_state
 from gankit.registry import plugin_modules
 from gankit.sampling.generator import GeneratorInfo
@@ -44,6 +45,7 @@ def trainer_state(trainer: Trainer) -> dict[str, Any]:
     labels = trainer.labels.state_dict()
     return {
         "gankit_version": __version__,
+        "run_id": trainer.run_id,
         "config": trainer.config.to_dict(),
         "generator_info": dataclasses.asdict(generator_info(trainer)),
         "step": trainer.step,
@@ -64,7 +66,25 @@ def trainer_state(trainer: Trainer) -> dict[str, Any]:
 
 
 def restore_trainer_state(trainer: Trainer, state: dict[str, Any]) -> None:
-    """Restore a checkpoint's state (the inverse of `state_dict`)."""
+    """Restore a checkpoint's state (the inverse of `state_dict`); the trainer continues that run."""
+    step = state.get("step")
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise GankitError(f"checkpoint is damaged: step {step!r} is not a count of steps")
+    try:
+        _restore(trainer, state)
+    except KeyError as exc:
+        raise GankitError(f"checkpoint is damaged: it has no {exc}") from None
+    except (RuntimeError, ValueError, TypeError) as exc:  # weights of another model or shape
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise GankitError(
+            f"checkpoint does not fit this run's {trainer.config.architecture.model}: {detail}"
+        ) from None
+    if isinstance(state.get("run_id"), str):  # checkpoints before gankit 0.3 carry none
+        trainer.run_id = state["run_id"]
+    trainer.resumed = True
+
+
+def _restore(trainer: Trainer, state: dict[str, Any]) -> None:
     trainer.generator.load_state_dict(state["generator"])
     trainer.discriminator.load_state_dict(state["discriminator"])
     trainer.opt_g.load_state_dict(state["optimizer_g"])

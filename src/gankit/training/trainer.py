@@ -8,6 +8,7 @@ callbacks (`gankit.training.callbacks`) for everything the run writes or watches
 from __future__ import annotations
 
 import time
+import uuid
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,12 +20,14 @@ from torch import Tensor, nn
 from gankit import __version__
 from gankit.config import TrainConfig
 from gankit.data import Dataset, load_dataset
+from gankit.errors import GankitError
 from gankit.models import check_compatible, get_model
 from gankit.models.parts import eval_mode
 from gankit.monitor.alarms import FiniteChecks, NonFiniteError
 from gankit.outputs.checkpoint import save_checkpoint
-from gankit.outputs.files import atomic_write_json
+from gankit.outputs.files import atomic_write_json, read_json
 from gankit.outputs.logger import JsonlLogger, NullLogger
+from gankit.outputs.rundir import RunLock, find_run, remove_stale_tmp
 from gankit.runtime.distributed import barrier, broadcast_int, init_distributed, lr_scale, mean_over_ranks
 from gankit.runtime.precision import emulated_bf16_note, resolve_precision
 from gankit.runtime.progress import Progress, StopOnSignal
@@ -103,6 +106,9 @@ class Trainer:
         self.labels.attach(batches)
         self.fixed_noise = fixed_noise(c, self.dataset, self.device)
         self.step, self.elapsed = 0, 0.0
+        # the run's identity: config.json and every checkpoint carry it; a restore adopts the saved one
+        self.run_id, self.resumed = uuid.uuid4().hex, False
+        self.run_lock: RunLock | None = None  # held by rank 0 from `begin` to the end of `fit`
         self.lr_factor, self.recoveries = 1.0, 0  # halved by each recovery from a non-finite step
         self.eval_metrics = eval_metric_names(c, self.dataset, self.dist)
         self.callbacks = list(default_callbacks(c) if callbacks is None else callbacks)
@@ -213,11 +219,19 @@ class Trainer:
 
     # -- the whole run --------------------------------------------------------------------------
     def begin(self) -> None:
-        """Open the run: config.json, the progress bar, and each callback's `on_fit_start`."""
+        """Open the run: take the run directory (its lock; a new run refuses a directory that holds
+        another run), write config.json, start the progress bar, call each `on_fit_start`."""
+        refused = self._claim_run_dir() if self.dist.is_main else None
+        if broadcast_int(int(refused is not None), self.dist, self.device):
+            raise refused or GankitError(f"rank 0 could not open the run directory {self.run_dir}")
         if self.dist.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
             plugins = list(self.plugins)
-            config = {**self.config.to_dict(), **self.layout(), "gankit_version": __version__}
+            config = {
+                **self.config.to_dict(),
+                **self.layout(),
+                "gankit_version": __version__,
+                "run_id": self.run_id,
+            }
             atomic_write_json(
                 self.run_dir / "config.json", {**config, **({"plugins": plugins} if plugins else {})}
             )
@@ -226,8 +240,40 @@ class Trainer:
         for callback in self.callbacks:
             callback.on_fit_start(self)
 
+    def _claim_run_dir(self) -> GankitError | None:
+        """Rank 0: lock the run directory and check that it is this run's; the refusal, if any."""
+        try:
+            if self.run_lock is None:
+                self.run_lock = RunLock(self.run_dir, "training", create=True).acquire()
+            if not self.resumed and (found := find_run(self.run_dir)) is not None:
+                saved = self.run_dir / "config.json"
+                if not (saved.is_file() and read_json(saved).get("run_id") == self.run_id):
+                    raise GankitError(
+                        f"{self.run_dir} already holds a run ({found}); continue it with "
+                        f"`gankit train --resume {self.run_dir}`, or start afresh with --overwrite "
+                        "(deletes that run's files) or another --out"
+                    )
+            remove_stale_tmp(self.run_dir)
+        except GankitError as err:
+            self.close()
+            return err
+        return None
+
+    def close(self) -> None:
+        """Release the run directory (its lock); `fit` does this when it ends."""
+        if self.run_lock is not None:
+            self.run_lock.release()
+            self.run_lock = None
+
     def fit(self) -> None:
-        """Train to the step budget, writing samples, metrics and checkpoints into the run directory."""
+        """Train to the step budget, writing samples, metrics and checkpoints into the run directory
+        (locked against other writers until the run ends)."""
+        try:
+            self._fit()
+        finally:
+            self.close()
+
+    def _fit(self) -> None:
         c = self.config
         previous = torch.are_deterministic_algorithms_enabled()
         torch.use_deterministic_algorithms(c.run.deterministic, warn_only=self.device.type != "cpu")
@@ -284,7 +330,7 @@ class Trainer:
         """
         self.finite.verify(self.step)
         if self.dist.is_main:
-            save_checkpoint(self.run_dir / "checkpoint", self.step, self.state_dict())
+            save_checkpoint(self.run_dir / "checkpoint", self.step, self.state_dict(), run_id=self.run_id)
         barrier(self.dist)
         for callback in self.callbacks:
             callback.on_checkpoint(self)
