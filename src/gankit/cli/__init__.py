@@ -11,7 +11,6 @@ import os
 import sys
 import tempfile
 import traceback
-import types
 import typing
 import warnings
 from collections.abc import Sequence
@@ -23,7 +22,7 @@ from gankit import __version__
 from gankit.cli.commands import COMMANDS
 from gankit.cli.drs import add_drs_flags
 from gankit.config import TrainConfig
-from gankit.config.options import option_help
+from gankit.config.options import option_help, scalar_type
 from gankit.errors import GankitError
 from gankit.runtime.distributed import shutdown
 from gankit.training.trainer import TrainingInterrupted
@@ -39,12 +38,6 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _scalar_type(hint: Any) -> Any:
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        return next(a for a in typing.get_args(hint) if a is not type(None))
-    return hint
-
-
 def add_config_options(parser: argparse.ArgumentParser) -> None:
     """One flag per config option (`--lr-g` for `lr_g`), in an argument group per config group."""
     groups: dict[str, Any] = {}
@@ -52,7 +45,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
         if group not in groups:
             groups[group] = parser.add_argument_group(f"{group} options", (kind.__doc__ or "").strip())
         flag = "--" + field.name.replace("_", "-")
-        scalar = _scalar_type(typing.get_type_hints(kind)[field.name])
+        scalar = scalar_type(typing.get_type_hints(kind)[field.name])[0]
         text = f"{option_help(field)} (default: {field.default})"
         if scalar is bool:
             groups[group].add_argument(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from gankit.cli.drs import drs_options
 from gankit.config import TrainConfig
+from gankit.config.options import positive_int, seed_in_range
 from gankit.errors import GankitError
 from gankit.metrics import evaluate_run, parse_names
 from gankit.outputs.report import make_server, write_report
@@ -17,18 +18,33 @@ from gankit.sampling.generator import generate, interpolate, load_generator, wri
 from gankit.sampling.rejection import load_rejection_sampler, rejection_wrapper
 from gankit.theory.report import format_report, run_theory
 from gankit.training.resume import resume
+from gankit.training.setup import resolve_device
 from gankit.training.trainer import Trainer
 
 __all__ = ["COMMANDS"]
 
 
+def _paths(args: argparse.Namespace, *names: str) -> None:
+    """Each path argument named must be a usable path: not empty, no control characters."""
+    for name in names:
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if not value.strip() or any(ord(ch) < 32 for ch in value):
+            flag = name.upper() if name in ("run_dir", "source") else "--" + name.replace("_", "-")
+            raise GankitError(f"{flag} {value!r} is not a usable path")
+
+
 def _cmd_theory(args: argparse.Namespace) -> int:
+    seed_in_range("seed", args.seed)
+    _paths(args, "out")
     report = run_theory(Path(args.out), quick=args.quick, seed=args.seed)
     print(format_report(report))
     return 0 if report.passed else 1
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
+    _paths(args, "run_dir")
     if not args.serve:
         with RunLock(args.run_dir, "report"):
             print(f"wrote {write_report(args.run_dir)}")
@@ -52,8 +68,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    if args.n is not None and args.n < 1:
-        raise GankitError(f"--n must be >= 1, got {args.n}")
+    if args.n is not None:
+        positive_int("n", args.n)
+    seed_in_range("seed", args.seed)
+    _paths(args, "run_dir")
     drs = drs_options(args)
     wrap, variant = None, ""  # the CLI names the variant: `<metric>+drs...` beside the plain scores
     if drs is not None:
@@ -74,6 +92,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if hasattr(args, field.name)
     }
     progress = not args.no_progress
+    _paths(args, "outdir", "resume")
     if args.outdir is not None:
         if "out" in options or hasattr(args, "resume"):
             raise GankitError("--outdir makes a new numbered run folder: give it without --out and --resume")
@@ -129,8 +148,11 @@ def _clear_for(trainer: Trainer) -> None:
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    if args.n < 1:
-        raise GankitError(f"--n must be >= 1, got {args.n}")
+    positive_int("n", args.n)
+    positive_int("frames", args.frames)
+    seed_in_range("seed", args.seed)
+    _paths(args, "source", "out")
+    resolve_device(args.device)
     generator, info = load_generator(args.source, args.device, ema=not args.no_ema)
     drs = drs_options(args)
     if drs is not None:

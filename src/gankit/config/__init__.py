@@ -10,6 +10,7 @@ nested layout; a flat `config.json` of gankit 0.1.0 loads as well.
 from __future__ import annotations
 
 import dataclasses
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ from gankit.config.groups import (
     RunConfig,
     WatchConfig,
 )
-from gankit.config.options import is_resumable
+from gankit.config.options import check_type, is_resumable
 from gankit.data.base import DataOptions
 from gankit.errors import GankitError
 from gankit.experiments.config import CLUSTER_SPACES, CLUSTERED_ONCE, SelfConditioningConfig
@@ -140,8 +141,18 @@ class TrainConfig:
     def load(cls, path: str | Path) -> TrainConfig:
         """Read a run's `config.json`, first importing the plugin modules it recorded."""
         data = read_json(path)
-        import_plugins(data.get("plugins", []))
-        return cls.from_dict({k: v for k, v in data.items() if k not in RUN_KEYS})
+        present = [group for group in _GROUPS if group in data]
+        if present and len(present) < len(_GROUPS):  # nested, with groups lost (flat: gankit 0.1.0)
+            missing = ", ".join(group for group in _GROUPS if group not in data)
+            raise GankitError(f"{path} is damaged: config group(s) missing: {missing}")
+        plugins = data.get("plugins", [])
+        if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+            raise GankitError(f"{path} is damaged: plugins must be a list of module names")
+        import_plugins(plugins)
+        try:
+            return cls.from_dict({k: v for k, v in data.items() if k not in RUN_KEYS}).validated()
+        except GankitError as err:
+            raise GankitError(f"{path}: {err}") from None
 
     @staticmethod
     def options() -> Iterator[tuple[str, dataclasses.Field, type]]:
@@ -181,8 +192,16 @@ class TrainConfig:
 
     def validated(self) -> TrainConfig:
         """Each group checks itself, then the rules that span groups; fills in the learning rates."""
+        for _, field, kind in self.options():
+            check_type(field.name, self.option(field.name), typing.get_type_hints(kind)[field.name])
         for group in _GROUPS:
             getattr(self, group).validate()
+        for _, field, _ in self.options():
+            value = self.option(field.name)
+            if isinstance(value, str) and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+                raise GankitError(f"--{field.name.replace('_', '-')} {value!r} holds a control character")
+        if not self.run.out.strip():
+            raise GankitError("--out must name a directory, got an empty string")
         a, o, s = self.architecture, self.optimization, self.self_conditioning
         if o.batch_size % a.pack:
             raise GankitError(f"--pack {a.pack} must divide --batch-size {o.batch_size}")

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 
 from gankit.augment import parse_policy
-from gankit.config.options import choice, option, positive_ints
+from gankit.config.options import choice, option, positive_ints, seed_in_range, size_limit
 from gankit.errors import GankitError
 from gankit.losses import get_loss
 from gankit.noise import NOISE_PRIORS
@@ -25,7 +25,6 @@ CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")  # torch.compile modes th
 # Default learning rates per optimizer: Adam 2e-4 (DCGAN), SGD 1e-3 (the Keras document).
 DEFAULT_LR = {"adam": 2e-4, "sgd": 1e-3}
 # The largest --seed: the run derives seeds up to seed + 5, and torch takes seeds below 2**64.
-MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -98,6 +97,7 @@ class ArchitectureConfig:
             raise GankitError(
                 f"--minibatch-disc must be an integer >= 0 (kernels), got {self.minibatch_disc!r}"
             )
+        size_limit("minibatch_disc", self.minibatch_disc)
         if self.conditional and self.pack > 1:
             raise GankitError("--conditional and --pack cannot be combined (a pack has no single label)")
 
@@ -247,8 +247,7 @@ class RunConfig:
 
     def validate(self) -> None:
         positive_ints(self, "sample_every", "checkpoint_every", "log_every")
-        if not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
-            raise GankitError(f"--seed must be an integer in [0, {MAX_SEED}], got {self.seed!r}")
+        seed_in_range("seed", self.seed)
         choice("device", self.device, DEVICES)
         choice("compile-mode", self.compile_mode, COMPILE_MODES)
         choice("precision", self.precision, PRECISIONS)

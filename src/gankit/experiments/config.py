@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gankit.config.options import choice, option
+from gankit.config.options import choice, option, size_limit
 from gankit.errors import GankitError
 
 CLUSTER_SPACES = ("discriminator", "pixels", "channels")  # where --self-condition clusters images
@@ -36,8 +36,11 @@ class SelfConditioningConfig:
     )
 
     def validate(self) -> None:
+        if not isinstance(self.self_condition, int) or isinstance(self.self_condition, bool):
+            raise GankitError(f"--self-condition must be an integer (clusters), got {self.self_condition!r}")
         if self.self_condition and self.self_condition < 2:
             raise GankitError(f"--self-condition needs at least 2 clusters, got {self.self_condition}")
+        size_limit("self_condition", self.self_condition)
         if self.recluster_every < 1:
             raise GankitError(f"--recluster-every must be >= 1 step, got {self.recluster_every}")
         choice("cluster space", self.cluster_space, CLUSTER_SPACES)

@@ -14,6 +14,7 @@ from torch import nn
 from gankit import __version__
 from gankit.config import TrainConfig
 from gankit.data import DataOptions, Dataset, load_dataset
+from gankit.errors import GankitError
 from gankit.metrics.context import EvalContext, serve_samples
 from gankit.metrics.registry import get_metric, select_metrics
 from gankit.models.parts import eval_mode
@@ -80,10 +81,23 @@ def scalar_summary(results: dict[str, dict[str, Any]]) -> dict[str, float]:
     }
 
 
+def read_eval_json(path: str | Path) -> dict[str, Any]:
+    """An `eval.json` whose `metrics` map each metric's name to its results (else a GankitError);
+    an empty one where the file does not exist."""
+    path = Path(path)
+    if not path.exists():
+        return {"metrics": {}}
+    report = read_json(path)
+    metrics = report.get("metrics")
+    if not isinstance(metrics, dict) or not all(isinstance(v, dict) for v in metrics.values()):
+        raise GankitError(f"{path} is damaged: its metrics are not a map of results (move it away)")
+    return report
+
+
 def write_eval_json(run_dir: Path, dataset_name: str, step: int, results: dict[str, dict[str, Any]]) -> dict:
     """Merge `results` into RUN_DIR/eval.json (earlier metrics are kept), written atomically."""
     path = run_dir / "eval.json"
-    report = read_json(path) if path.is_file() else {"metrics": {}}
+    report = read_eval_json(path)
     report.update(
         {
             "run": str(run_dir),
@@ -118,6 +132,7 @@ def evaluate_run(
     """
     run_dir = Path(run_dir)
     config = TrainConfig.load(run_dir / "config.json")
+    read_eval_json(run_dir / "eval.json")  # a damaged eval.json stops us before the work, not after
     generator, info = load_generator(run_dir, ema=ema)
     if wrap is not None:
         generator = wrap(generator, info)

@@ -53,9 +53,13 @@ def prepare_metrics(names: list[str], dataset: Dataset, options: DataOptions) ->
 
 
 def parse_names(text: str | None) -> list[str] | None:
-    """'a, b' -> ['a', 'b']; None or an empty list -> None (the defaults)."""
-    names = [m.strip() for m in (text or "").split(",") if m.strip()]
-    return names or None
+    """'a, b' -> ['a', 'b']; None -> None (the defaults). Text that names no metric is an error."""
+    if text is None:
+        return None
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    if not names:
+        raise GankitError(f"--metrics {text!r} names no metric (leave it out for all that apply)")
+    return names
 
 
 def select_metrics(names: list[str] | None, dataset: Dataset, dataset_name: str) -> list[str]:

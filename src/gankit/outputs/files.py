@@ -84,12 +84,17 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
     atomic_write_bytes(path, (dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
-def read_json(path: str | os.PathLike[str]) -> Any:
-    """Read a JSON file (non-finite numbers restored, see `strict_json`), turning a parse error
-    into a GankitError naming the file."""
+def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a JSON object from a file (non-finite numbers restored, see `strict_json`); a missing
+    file, a parse error or JSON that is not an object is a GankitError naming the file."""
     try:
-        return restore_nonfinite(json.loads(Path(path).read_text()))
+        data = json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise GankitError(f"file not found: {path}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise GankitError(f"{path} is not valid JSON ({exc})") from None
+    except IsADirectoryError:
+        raise GankitError(f"{path} is a directory, not a JSON file") from None
+    if not isinstance(data, dict):
+        raise GankitError(f"{path} is damaged: it holds a JSON {type(data).__name__}, not an object")
+    return restore_nonfinite(data)

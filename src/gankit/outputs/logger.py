@@ -10,16 +10,20 @@ from gankit.outputs.files import dumps, restore_nonfinite
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a `metrics.jsonl` (none if it does not exist), skipping a line cut short by a kill."""
+    """The records of a `metrics.jsonl` (none if it does not exist). A line that is not a JSON
+    object with an integer `step` (cut short by a kill, or damaged) is skipped."""
     path = Path(path)
     if not path.is_file():
         return []
     records = []
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():
         try:
-            records.append(restore_nonfinite(json.loads(line)))
+            record = json.loads(line)
         except json.JSONDecodeError:
             continue
+        step = record.get("step") if isinstance(record, dict) else None
+        if isinstance(step, int) and not isinstance(step, bool):
+            records.append(restore_nonfinite(record))
     return records
 
 

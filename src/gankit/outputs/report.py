@@ -19,6 +19,7 @@ from typing import Any
 
 from gankit.config import flat_view
 from gankit.errors import GankitError
+from gankit.metrics.evaluate import read_eval_json
 from gankit.outputs.files import atomic_write_bytes, read_json
 from gankit.outputs.logger import read_records
 from gankit.outputs.viz import _figure
@@ -80,11 +81,12 @@ def _table(rows: list[tuple[str, str]]) -> str:
 
 
 def _eval_rows(run_dir: Path) -> list[tuple[str, str]]:
-    path = run_dir / "eval.json"
-    if not path.is_file():
-        return []
+    try:
+        metrics = read_eval_json(run_dir / "eval.json")["metrics"]
+    except GankitError as err:  # the page says so instead of failing
+        return [("eval.json", str(err))]
     rows = []
-    for metric, result in read_json(path).get("metrics", {}).items():
+    for metric, result in metrics.items():
         for key, value in result.items():
             if isinstance(value, int | float) and not isinstance(value, bool) and key not in ("seed",):
                 rows.append((f"{metric} / {key}", f"{value:.6g}"))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from safetensors.torch import save as st_save
 from torch import Tensor, nn
 
 from gankit import __version__
+from gankit.config.options import check_type, scalar_type
 from gankit.data.base import to_uint8
 from gankit.errors import GankitError
 from gankit.models import build_generator
@@ -46,17 +49,40 @@ class GeneratorInfo:
 
     @classmethod
     def from_dict(cls, data: dict) -> GeneratorInfo:
-        names = {f.name for f in dataclasses.fields(cls)}
-        try:
-            fields = {k: v for k, v in data.items() if k in names}
-            if fields.get("class_prior") is not None:
-                fields["class_prior"] = tuple(float(p) for p in fields["class_prior"])
-            fields["plugins"] = tuple(fields.get("plugins", ()))
-            if fields.get("label_factors") is not None:
-                fields["label_factors"] = tuple(int(k) for k in fields["label_factors"])
-            return cls(**{**fields, "shape": tuple(data["shape"])})
-        except (KeyError, TypeError) as exc:
-            raise GankitError(f"generator.json is missing a field ({exc})") from None
+        """The info of a `generator.json` (or a checkpoint's copy), each field checked by type."""
+        hints = typing.get_type_hints(cls)
+        fields = {}
+        for field in dataclasses.fields(cls):
+            if field.name not in data:
+                if field.default is dataclasses.MISSING:
+                    raise GankitError(f"generator.json is damaged: it has no {field.name}")
+                continue
+            fields[field.name] = _field_value(field.name, data[field.name], hints[field.name])
+        if not fields["shape"] or any(size < 1 for size in fields["shape"]):
+            raise GankitError(f"generator.json is damaged: shape {list(fields['shape'])} is not a shape")
+        counts = {"noise_dim": 1, "n_classes": 0, "g_width": 1}
+        for name, least in counts.items():
+            if fields.get(name) is not None and fields[name] < least:
+                raise GankitError(f"generator.json is damaged: {name} {fields[name]} is below {least}")
+        if any(k < 1 for k in fields.get("label_factors") or ()):
+            raise GankitError("generator.json is damaged: label_factors must be counts >= 1")
+        return cls(**fields)
+
+
+def _field_value(name: str, value: object, hint: object) -> object:
+    """`value` as the field `name` of type `hint` holds it (JSON lists become tuples)."""
+    scalar, optional = scalar_type(hint)
+    if value is None and optional:
+        return None
+    if typing.get_origin(scalar) is tuple:
+        item = typing.get_args(scalar)[0]
+        if not isinstance(value, list | tuple):
+            raise GankitError(f"generator.json is damaged: {name} must be a list, got {value!r}")
+        for element in value:
+            check_type(f"generator.json is damaged: {name}[...]", element, item)
+        return tuple(value)
+    check_type(f"generator.json is damaged: {name}", value, hint)
+    return value
 
 
 def export_generator(
@@ -65,13 +91,36 @@ def export_generator(
     """Write `NAME.safetensors` into `directory` (atomically), and `generator.json` with `generator`.
 
     A run that keeps an EMA of G exports the EMA as `generator` and G's own weights
-    as `generator_raw`; both share the one `generator.json`.
+    as `generator_raw`; both share the one `generator.json`, whose `sha256` holds each
+    weight file's SHA-256 (checked when they load).
     """
     directory = Path(directory)
     weights = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-    atomic_write_bytes(directory / f"{name}.safetensors", st_save(weights))
+    blob = st_save(weights)
+    atomic_write_bytes(directory / f"{name}.safetensors", blob)
+    digest = {f"{name}.safetensors": hashlib.sha256(blob).hexdigest()}
     if name == "generator":
-        atomic_write_json(directory / "generator.json", dataclasses.asdict(info))
+        atomic_write_json(directory / "generator.json", {**dataclasses.asdict(info), "sha256": digest})
+    else:
+        record = read_json(directory / "generator.json")
+        record["sha256"] = {**record.get("sha256", {}), **digest}
+        atomic_write_json(directory / "generator.json", record)
+
+
+def _read_weights(file: Path, record: dict) -> dict[str, Tensor]:
+    """The tensors of `file`, checked against the SHA-256 that generator.json recorded for it."""
+    try:
+        blob = file.read_bytes()
+    except FileNotFoundError:
+        raise GankitError(f"generator weights missing: {file}") from None
+    recorded = record.get("sha256")
+    expected = recorded.get(file.name) if isinstance(recorded, dict) else None
+    if expected is not None and hashlib.sha256(blob).hexdigest() != expected:
+        raise GankitError(f"{file} is corrupt (its SHA-256 differs from the one in generator.json)")
+    try:
+        return st_load(blob)
+    except Exception as exc:  # safetensors raises its own error types
+        raise GankitError(f"{file} is unreadable ({exc})") from None
 
 
 def load_generator(
@@ -87,12 +136,12 @@ def load_generator(
     if not path.is_dir():
         raise GankitError(f"no run directory or generator at {path}")
     if (path / "generator.safetensors").is_file():
-        info = GeneratorInfo.from_dict(read_json(path / "generator.json"))
+        record = read_json(path / "generator.json")
+        if not isinstance(record, dict):
+            raise GankitError(f"{path / 'generator.json'} is damaged: not a JSON object")
+        info = GeneratorInfo.from_dict(record)
         file = path / ("generator.safetensors" if ema or not info.ema else "generator_raw.safetensors")
-        try:
-            weights = st_load(file.read_bytes())
-        except Exception as exc:
-            raise GankitError(f"{file} is unreadable ({exc})") from None
+        weights = _read_weights(file, record)
     else:
         state = load_checkpoint(path / "checkpoint")
         info = GeneratorInfo.from_dict(state["generator_info"])

@@ -37,7 +37,9 @@ def resume(run_dir: str | Path, overrides: dict[str, Any], progress: bool = True
 
 def _restore(run_dir: Path, overrides: dict[str, Any], progress: bool) -> Trainer:
     saved = TrainConfig.load(run_dir / "config.json")
-    saved_world = int(read_json(run_dir / "config.json").get("world_size", 1))
+    saved_world = read_json(run_dir / "config.json").get("world_size", 1)
+    if not isinstance(saved_world, int) or isinstance(saved_world, bool) or saved_world < 1:
+        raise GankitError(f"{run_dir / 'config.json'} is damaged: world_size {saved_world!r}")
     if saved_world != environment_world_size():
         raise GankitError(
             f"cannot resume: {run_dir} was trained by {saved_world} process(es) (world_size in config.json) "

@@ -49,11 +49,19 @@ def resolve_device(name: str) -> torch.device:
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise GankitError("--device cuda requested but CUDA is not available")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise GankitError("--device mps requested but MPS is not available")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError, TypeError):
+        raise GankitError(f"--device {name!r} is not a device: cpu, cuda, cuda:N, mps or auto") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise GankitError(f"--device {name} requested but CUDA is not available")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise GankitError(f"--device {name}: there are only {torch.cuda.device_count()} CUDA devices")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise GankitError(f"--device {name} requested but MPS is not available")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise GankitError(f"--device {name!r}: gankit runs on cpu, cuda or mps")
+    return device
 
 
 def resolve_steps(config: TrainConfig, dataset: Dataset) -> TrainConfig:
@@ -187,6 +195,8 @@ def eval_metric_names(config: TrainConfig, dataset: Dataset, dist: DistContext) 
     """The metrics `--eval-every` runs, checked against the dataset before training starts."""
     c = config
     if c.evaluation.eval_every is None:
+        if c.evaluation.eval_metrics is not None:  # checked all the same: a typo is an error, not unused
+            select_metrics(parse_names(c.evaluation.eval_metrics), dataset, c.data.dataset)
         return []
     names = select_metrics(parse_names(c.evaluation.eval_metrics), dataset, c.data.dataset)
     if dist.enabled:
