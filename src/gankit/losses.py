@@ -179,6 +179,28 @@ def _needs(real_logits: Tensor | None) -> Tensor:
     return real_logits
 
 
+KERAS_EPSILON = 1e-7  # keras.backend.epsilon(): binary_crossentropy clips probabilities to [eps, 1 - eps]
+
+
+def _keras_bce(logits: Tensor, target: float) -> Tensor:
+    """Keras's binary cross-entropy of sigmoid(logits) against `target`, probabilities clipped."""
+    p = torch.sigmoid(logits).clamp(KERAS_EPSILON, 1 - KERAS_EPSILON)
+    return -(target * torch.log(p) + (1 - target) * torch.log(1 - p)).mean()
+
+
+def keras_d(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """D's binary cross-entropy (real 1, fake 0) as Keras computes it: D's probabilities clipped
+    to [1e-7, 1 - 1e-7], which bounds each term by -log(1e-7) = 16.1 and zeroes its gradient there."""
+    return _keras_bce(real_logits, 1.0) + _keras_bce(fake_logits, 0.0)
+
+
+def keras_g(real_logits: Tensor | None, fake_logits: Tensor) -> Tensor:
+    """G's step of the Keras article: fakes labelled real through the frozen D, -log D(G(z)) with
+    Keras's clipping (the non-saturating loss, bounded at 16.1)."""
+    del real_logits
+    return _keras_bce(fake_logits, 1.0)
+
+
 @dataclass(frozen=True)
 class GANLoss:
     """A pair of pure losses: `d(real_logits, fake_logits)` and `g(real_logits, fake_logits)`.
@@ -201,6 +223,7 @@ LOSSES: dict[str, GANLoss] = {
     "non-saturating": GANLoss(
         discriminator_loss, generator_non_saturating, False, True, "Goodfellow et al. 2014, Sec. 3"
     ),
+    "keras-bce": GANLoss(keras_d, keras_g, False, True, "Keras binary_crossentropy (clipped), article 000"),
     "hinge": GANLoss(hinge_d, hinge_g, paper="Lim & Ye 2017; Miyato et al. 2018"),
     "wasserstein": GANLoss(wasserstein_d, wasserstein_g, paper="Arjovsky et al. 2017"),
     "least-squares": GANLoss(least_squares_d, least_squares_g, paper="Mao et al. 2017"),

@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gankit {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_train_parser, _sample_parser, _eval_parser, _report_parser, _theory_parser):
+    for add in (_train_parser, _presets_parser, _sample_parser, _eval_parser, _report_parser, _theory_parser):
         add(sub)
     return parser
 
@@ -75,6 +75,24 @@ def _train_parser(sub: Any) -> None:
         metavar="DIR",
         default=argparse.SUPPRESS,
         help="continue the run in DIR from its latest checkpoint (default: none)",
+    )
+    train.add_argument(
+        "--preset",
+        metavar="NAME",
+        default=None,
+        help="start from a shipped recipe (`gankit presets` lists them); --config and flags override it",
+    )
+    train.add_argument(
+        "--config",
+        metavar="FILE",
+        default=None,
+        help="options from a TOML file (tables named for the option groups) or a run's config.json; "
+        "flags override it (default: none)",
+    )
+    train.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved config as a TOML file for --config, and exit (default: off)",
     )
     train.add_argument(
         "--overwrite",
@@ -97,6 +115,10 @@ def _train_parser(sub: Any) -> None:
         action="store_true",
         help="no progress bar: logs, alarms and errors only (default: off)",
     )
+
+
+def _presets_parser(sub: Any) -> None:
+    sub.add_parser("presets", help="list the shipped recipes for `gankit train --preset NAME`")
 
 
 def _sample_parser(sub: Any) -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from gankit.cli.drs import drs_options
 from gankit.config import TrainConfig
+from gankit.config.files import compose, list_presets, load_preset, read_config_file, to_toml
 from gankit.config.options import positive_int, seed_in_range
 from gankit.errors import GankitError
 from gankit.metrics import evaluate_run, parse_names
@@ -85,14 +87,42 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    options = {
+def _cmd_presets(args: argparse.Namespace) -> int:
+    presets = list_presets()
+    width = max(len(p.name) for p in presets)
+    for preset in presets:
+        print(f"{preset.name:<{width}}  {preset.description} [{preset.source}]")
+    return 0
+
+
+def _train_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The run's options: the preset's, then the config file's, then the flags given."""
+    flags = {
         field.name: getattr(args, field.name)
         for _, field, _ in TrainConfig.options()
         if hasattr(args, field.name)
     }
+    layers = []
+    if args.preset is not None or args.config is not None:
+        if hasattr(args, "resume"):
+            raise GankitError("--preset and --config start a new run: a resume keeps its saved config")
+        if args.preset is not None:
+            layers.append(load_preset(args.preset).options)
+        if args.config is not None:
+            _paths(args, "config")
+            layers.append(read_config_file(args.config))
+    return compose(*layers, flags)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    options = _train_options(args)
     progress = not args.no_progress
     _paths(args, "outdir", "resume")
+    if args.print_config:
+        if hasattr(args, "resume"):
+            raise GankitError("--print-config shows a new run's config: a resumed run's is its config.json")
+        print(to_toml(TrainConfig(**options).validated()), end="")
+        return 0
     if args.outdir is not None:
         if "out" in options or hasattr(args, "resume"):
             raise GankitError("--outdir makes a new numbered run folder: give it without --out and --resume")
@@ -178,6 +208,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 COMMANDS = {
     "train": _cmd_train,
+    "presets": _cmd_presets,
     "sample": _cmd_sample,
     "eval": _cmd_eval,
     "report": _cmd_report,

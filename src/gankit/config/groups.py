@@ -48,6 +48,11 @@ class DataConfig:
         "mnist-5k", "stacked-mnist: the one-channel labelled set whose digits are stacked"
     )
     stack_size: int = option(50_000, "stacked-mnist: images in the train split")
+    sequential_batches: bool = option(
+        False,
+        "real batches are consecutive slices of the training split in its own order, the same "
+        "every epoch, as the Keras article's loop takes them (default: reshuffled every epoch)",
+    )
 
     def validate(self) -> None:
         positive_ints(self, "stack_size")
@@ -171,8 +176,53 @@ class OptimizationConfig:
         "D sees real and fake as one batch (one pass; changes BatchNorm statistics, as in "
         "Keras; with a BatchNorm D, e.g. dcgan, G may not learn: see docs/performance.md)",
     )
+    momentum_final: float | None = option(
+        None,
+        "SGD momentum rises linearly from --momentum to this over --momentum-ramp-epochs (the 2014 "
+        "paper's code: 0.5 to 0.7 over 250 epochs)",
+    )
+    momentum_ramp_epochs: float = option(250.0, "epochs over which --momentum-final is reached")
+    lr_decay_factor: float | None = option(
+        None,
+        "every update divides both learning rates by this factor, down to --lr-min (the 2014 "
+        "paper's code: 1.000004)",
+        resumable=True,
+    )
+    lr_min: float = option(0.0, "floor of the learning rates under --lr-decay-factor", resumable=True)
+    d_loss_mean: bool = option(
+        False,
+        "D's loss is the mean over its 2m real and fake samples, as Keras's train_on_batch on the "
+        "concatenated batch computes it: half the sum of the two batch means (default: the sum, "
+        "-V(D, G))",
+    )
+    d_fakes_eval: bool = option(
+        False,
+        "G makes D's fakes in inference mode (BatchNorm's running statistics), as Keras's "
+        "g.predict does (default: training mode, the batch's statistics)",
+    )
+
+    def _check_schedules(self) -> None:
+        """The exponential learning-rate decay and the momentum ramp of the 2014 paper's code."""
+        if self.momentum_final is not None:
+            if not 0.0 <= self.momentum_final < 1.0:
+                raise GankitError(f"--momentum-final must be in [0, 1), got {self.momentum_final}")
+            if self.optimizer != "sgd":
+                raise GankitError("--momentum-final ramps SGD's momentum: it needs --optimizer sgd")
+        if not (math.isfinite(self.momentum_ramp_epochs) and self.momentum_ramp_epochs > 0):
+            ramp = self.momentum_ramp_epochs
+            raise GankitError(f"--momentum-ramp-epochs must be a finite number > 0, got {ramp}")
+        factor = self.lr_decay_factor
+        if factor is not None and not (math.isfinite(factor) and factor >= 1.0):
+            raise GankitError(f"--lr-decay-factor must be a finite number >= 1, got {factor}")
+        if not (math.isfinite(self.lr_min) and self.lr_min >= 0):
+            raise GankitError(f"--lr-min must be a finite number >= 0, got {self.lr_min}")
 
     def validate(self) -> None:
+        self._check_schedules()
+        if self.d_fakes_eval and self.reuse_fakes:
+            raise GankitError(
+                "--d-fakes-eval and --reuse-fakes cannot be combined (G's step needs the fakes' graph)"
+            )
         positive_ints(self, "k", "batch_size")
         positive_ints(self, "steps", optional=True)
         if self.epochs is not None and not (math.isfinite(self.epochs) and self.epochs > 0):

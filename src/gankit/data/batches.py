@@ -20,6 +20,7 @@ from gankit.runtime.distributed import SINGLE, DistContext, shard
 
 class TensorBatches:
     """Batches of `batch_size` rows of `data`, reshuffled every epoch; the last partial batch is dropped.
+    With `shuffle` False, batches are consecutive slices in the data's own order, every epoch alike.
 
     The whole dataset lives on `data.device`; only the index permutation is drawn on the CPU.
     With several ranks, `batch_size` is per rank and each epoch is one pass of all ranks together.
@@ -32,6 +33,7 @@ class TensorBatches:
         seed: int,
         dist: DistContext = SINGLE,
         labels: Tensor | None = None,
+        shuffle: bool = True,
     ) -> None:
         global_batch = batch_size * dist.world_size
         if len(data) < global_batch:
@@ -39,8 +41,18 @@ class TensorBatches:
         self.data, self.batch_size, self.dist, self.labels = data, global_batch, dist, labels
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch, self.position = 0, 0
-        self.order = torch.randperm(len(data), generator=self.generator)
+        self.shuffle = shuffle
+        self.order = self._new_order()
         self._order_on_device: tuple[Tensor, Tensor] | None = None  # (order, its copy on data's device)
+
+    def epochs_done(self, batches: int) -> float:
+        """Passes over the data that `batches` global batches make."""
+        return batches * self.batch_size / len(self.data)
+
+    def _new_order(self) -> Tensor:
+        if not self.shuffle:
+            return torch.arange(len(self.data))
+        return torch.randperm(len(self.data), generator=self.generator)
 
     def next(self) -> Tensor:
         return self.next_labeled()[0]
@@ -48,7 +60,7 @@ class TensorBatches:
     def next_labeled(self) -> tuple[Tensor, Tensor | None]:
         """The next batch (batch, *shape) and its labels (batch,), or None without labels."""
         if self.position + self.batch_size > len(self.data):
-            self.order = torch.randperm(len(self.data), generator=self.generator)
+            self.order = self._new_order()
             self.epoch, self.position = self.epoch + 1, 0
         if self._order_on_device is None or self._order_on_device[0] is not self.order:
             self._order_on_device = (self.order, self.order.to(self.data.device))  # one copy per epoch

@@ -39,6 +39,9 @@ MODELS: dict[str, ModelEntry] = {
     "mlp": ModelEntry(mlp.build, "sigmoid", "image", None, "2014 paper: ReLU MLP G, maxout D"),
     "dcgan": ModelEntry(dcgan.build, "tanh", "image", dcgan.SIZES, "DCGAN guidelines", widths=True),
     "keras-mnist": ModelEntry(keras_mnist.build, "tanh", "image", (28,), "the Keras MNIST GAN"),
+    "keras-mnist-relu": ModelEntry(
+        keras_mnist.build_relu, "tanh", "image", (28,), "the Keras MNIST GAN with ReLU in G (its failure)"
+    ),
     "toy-mlp": ModelEntry(toy.build, "linear", "vector", None, "MLPs for 1-D/2-D densities"),
     "toy-mlp-deep": ModelEntry(toy.build_deep, "linear", "vector", None, "toy-mlp with a 3x256 G"),
     "toy-pacgan": ModelEntry(toy.build_pacgan, "linear", "vector", None, "PacGAN's 2-D networks"),

@@ -11,22 +11,28 @@ from torch import Tensor, nn
 
 
 class KerasGenerator(nn.Module):
-    """Dense 1024 tanh -> Dense 128*7*7 + BN + tanh -> up x2 -> conv5 64 tanh -> up x2 -> conv5 C tanh."""
+    """Dense 1024 tanh -> Dense 128*7*7 + BN + tanh -> up x2 -> conv5 64 tanh -> up x2 -> conv5 C tanh.
 
-    def __init__(self, shape: tuple[int, ...], noise_dim: int = 100) -> None:
+    `hidden` replaces the three hidden tanh activations (the article's failure experiment uses
+    ReLU there); the output stays tanh.
+    """
+
+    def __init__(
+        self, shape: tuple[int, ...], noise_dim: int = 100, hidden: type[nn.Module] = nn.Tanh
+    ) -> None:
         super().__init__()
         channels = shape[0]
         self.dense = nn.Sequential(
             nn.Linear(noise_dim, 1024),
-            nn.Tanh(),
+            hidden(),
             nn.Linear(1024, 128 * 7 * 7),
             nn.BatchNorm1d(128 * 7 * 7, eps=1e-3, momentum=0.01),
-            nn.Tanh(),
+            hidden(),
         )
         self.conv = nn.Sequential(
             nn.Upsample(scale_factor=2, mode="nearest"),  # (N, 128, 14, 14)
             nn.Conv2d(128, 64, 5, padding=2),
-            nn.Tanh(),
+            hidden(),
             nn.Upsample(scale_factor=2, mode="nearest"),  # (N, 64, 28, 28)
             nn.Conv2d(64, channels, 5, padding=2),
             nn.Tanh(),
@@ -71,3 +77,8 @@ def keras_init(module: nn.Module) -> None:
 
 def build(shape: tuple[int, ...], noise_dim: int) -> tuple[nn.Module, nn.Module]:
     return KerasGenerator(shape, noise_dim), KerasDiscriminator(shape)
+
+
+def build_relu(shape: tuple[int, ...], noise_dim: int) -> tuple[nn.Module, nn.Module]:
+    """The article's failure experiment: G's hidden activations ReLU instead of tanh."""
+    return KerasGenerator(shape, noise_dim, hidden=nn.ReLU), KerasDiscriminator(shape)

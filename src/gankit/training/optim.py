@@ -49,6 +49,22 @@ def grad_norm(module: nn.Module) -> Tensor:
     return torch.nn.utils.get_total_norm(grads) if grads else torch.zeros(())
 
 
+def exponential_decay(rate: float, step: int, factor: float | None, floor: float = 0.0) -> float:
+    """`rate` divided by `factor` once per update so far, not below `floor` (pylearn2's
+    ExponentialDecay, which the 2014 paper's MNIST run used with factor 1.000004)."""
+    if factor is None:
+        return rate
+    return max(rate / factor**step, floor)
+
+
+def momentum_ramp(start: float, final: float | None, epoch: float, ramp_epochs: float) -> float:
+    """SGD momentum at `epoch`: linear from `start` to `final` over `ramp_epochs`, then `final`
+    (pylearn2's MomentumAdjustor, as the 2014 paper's code ramps 0.5 to 0.7 over 250 epochs)."""
+    if final is None:
+        return start
+    return start + (final - start) * min(epoch / ramp_epochs, 1.0)
+
+
 def linear_decay(step: int, steps: int, start: float | None) -> float:
     """The learning-rate multiplier at `step` (0-based) of `steps`: 1, then linear to 0.
 

@@ -66,6 +66,8 @@ def resolve_device(name: str) -> torch.device:
 
 def resolve_steps(config: TrainConfig, dataset: Dataset) -> TrainConfig:
     """Fill in `steps`: given, derived from `epochs` (passes of D over the training split), or default."""
+    if config.optimization.momentum_final is not None and not isinstance(dataset, ImageData):
+        raise GankitError(f"--momentum-final ramps over epochs; {dataset.name} is sampled on the fly")
     if config.optimization.epochs is None:
         return config.replace(steps=config.optimization.steps or 1000)
     if not isinstance(dataset, ImageData):
@@ -110,7 +112,12 @@ def make_batches(
             data = data.contiguous(memory_format=torch.channels_last)
         try:
             return TensorBatches(
-                data, config.optimization.batch_size, seed, dist, labels.batch_labels(device)
+                data,
+                config.optimization.batch_size,
+                seed,
+                dist,
+                labels.batch_labels(device),
+                shuffle=not config.data.sequential_batches,
             )
         except ValueError as exc:
             raise GankitError(f"--batch-size {config.optimization.batch_size}: {exc}") from None
@@ -152,6 +159,8 @@ def build_gan_step(
         ema_half_life=config.optimization.ema_half_life,
         ema_rampup=config.optimization.ema_rampup,
         images_per_step=images_per_step,
+        d_loss_mean=config.optimization.d_loss_mean,
+        d_fakes_eval=config.optimization.d_fakes_eval,
     )
     cuda_graphs = config.run.compile and config.run.compile_mode in CUDA_GRAPH_MODES and device.type == "cuda"
     return GANStep(

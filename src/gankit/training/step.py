@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from gankit.augment import diff_augment
 from gankit.ema import GeneratorEMA, ema_decay, ramped_half_life
 from gankit.losses import GANLoss, discriminator_summary
+from gankit.models.parts import eval_mode
 from gankit.monitor.alarms import FiniteChecks
 from gankit.regularizers import gradient_penalty, r1_penalty
 from gankit.runtime.precision import autocast, step_numerics
@@ -66,6 +67,8 @@ class StepOptions:
     ema_half_life: float | None = None
     ema_rampup: float | None = None
     images_per_step: int = 64
+    d_loss_mean: bool = False  # D's loss halved: the mean over the concatenated 2m samples (Keras)
+    d_fakes_eval: bool = False  # D's fakes from G in eval mode (Keras's g.predict)
 
 
 class GANStep:
@@ -146,7 +149,8 @@ class GANStep:
         """
         o, m = self.options, self.modules
         if fake is None:
-            with torch.no_grad(), self._autocast():
+            mode = eval_mode(m.generator) if o.d_fakes_eval else contextlib.nullcontext()
+            with torch.no_grad(), self._autocast(), mode:
                 fake = call_with_labels(m.g_sample, noise, labels)
         else:
             fake = fake.detach()
@@ -156,6 +160,8 @@ class GANStep:
             real_logits, fake_logits = m.d_pair(self._augmented(real), self._augmented(fake), labels)
         real_logits, fake_logits = real_logits.float(), fake_logits.float()  # losses in fp32
         loss = self.loss.d(real_logits, fake_logits)
+        if o.d_loss_mean:  # both batches hold m samples: the mean over 2m is half the sum of means
+            loss = loss / 2
         penalties = self._d_penalties(real, fake, real_logits, labels, r1_due)
         weights = {"reg/r1": (o.r1 / 2) * o.r1_interval, "reg/gp": o.gp}
         for name, penalty in penalties.items():

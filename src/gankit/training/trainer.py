@@ -36,7 +36,7 @@ from gankit.training.callbacks import Callback
 from gankit.training.defaults import default_callbacks
 from gankit.training.inputs import IterationInputs
 from gankit.training.modules import call_with_labels
-from gankit.training.optim import linear_decay
+from gankit.training.optim import exponential_decay, linear_decay, momentum_ramp
 from gankit.training.setup import (
     build_gan_step,
     eval_metric_names,
@@ -149,7 +149,8 @@ class Trainer:
     def train_step(self) -> dict[str, Tensor]:
         """One iteration of Algorithm 1 at `self.step`: k D steps, then one G step (not counted)."""
         c = self.config
-        if c.optimization.lr_decay_start is not None:
+        o = c.optimization
+        if o.lr_decay_start is not None or o.lr_decay_factor is not None or o.momentum_final is not None:
             self.apply_lr_factor()
         self.labels.before_step(self.step, self.discriminator)
         inputs = self.inputs.draw(
@@ -161,16 +162,18 @@ class Trainer:
         return stats
 
     def apply_lr_factor(self) -> None:
-        """Set both learning rates: base x world-size scaling x recovery factor x schedule."""
-        c = self.config
-        factor = (
-            self.lr_scale
-            * self.lr_factor
-            * linear_decay(self.step, c.optimization.steps, c.optimization.lr_decay_start)
-        )
-        for opt, base in ((self.opt_g, c.optimization.lr_g), (self.opt_d, c.optimization.lr_d)):
+        """Set both learning rates (base x world-size scaling x recovery factor x schedules) and,
+        with --momentum-final, SGD's momentum for the epoch reached."""
+        o = self.config.optimization
+        factor = self.lr_scale * self.lr_factor * linear_decay(self.step, o.steps, o.lr_decay_start)
+        epoch = self.inputs.batches.epochs_done(self.step * o.k) if o.momentum_final is not None else 0.0
+        for opt, base in ((self.opt_g, o.lr_g), (self.opt_d, o.lr_d)):
             for group in opt.param_groups:
-                group["lr"] = base * factor
+                group["lr"] = exponential_decay(base * factor, self.step, o.lr_decay_factor, o.lr_min)
+                if o.momentum_final is not None:
+                    group["momentum"] = momentum_ramp(
+                        o.momentum, o.momentum_final, epoch, o.momentum_ramp_epochs
+                    )
 
     def run_steps(self, n: int, stop: StopOnSignal | None = None) -> None:
         """Train `n` more iterations (never past the step budget), calling the callbacks after each."""
