@@ -239,3 +239,21 @@ def test_keras_generator_relu_variant_changes_only_the_hidden_activations():
 def test_damaged_preset_tables_are_refused(tmp_path, monkeypatch):
     with pytest.raises(GankitError, match="unknown preset"):
         load_preset("../etc/passwd")
+
+
+def test_the_2014_schedules_decay_the_rate_exponentially_and_ramp_the_momentum(tmp_path):
+    from gankit.training.optim import exponential_decay, momentum_ramp
+
+    assert exponential_decay(0.1, 0, 1.000004) == 0.1
+    assert exponential_decay(0.1, 10**6, 1.000004) == pytest.approx(0.1 * math.exp(-4), rel=1e-5)
+    assert exponential_decay(0.1, 10**8, 1.000004, floor=1e-6) == 1e-6
+    assert exponential_decay(0.1, 10**8, None) == 0.1
+    assert momentum_ramp(0.5, 0.7, 125.0, 250.0) == pytest.approx(0.6)
+    assert momentum_ramp(0.5, 0.7, 900.0, 250.0) == pytest.approx(0.7)
+    options = compose(load_preset("goodfellow2014-mnist").options, {**FAST, "steps": 3, "out": str(tmp_path)})
+    trainer = Trainer(TrainConfig(**options), progress=False)
+    trainer.fit()
+    epochs = 2 * 100 / len(trainer.dataset.splits["train"])  # set before the third update
+    for opt in (trainer.opt_g, trainer.opt_d):
+        assert opt.param_groups[0]["lr"] == pytest.approx(0.1 / 1.000004**2)
+        assert opt.param_groups[0]["momentum"] == pytest.approx(0.5 + 0.2 * epochs / 250)
