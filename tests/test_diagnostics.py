@@ -244,10 +244,11 @@ def test_each_recovery_halves_the_rates_of_the_last_attempt_and_a_resume_keeps_t
 def test_report_escapes_every_field_of_an_alarm_record(tmp_path):
     code, run = _ring(tmp_path, "xss", "--steps", "3")
     assert code == 0
-    hostile = {"step": "<script>alert(1)</script>", "alarm": "<b>x</b>",
-               "state": "'><script>alert(2)</script>", "message": "<img src=x onerror=alert(3)>"}  # fmt: skip
+    hostile = {"step": 2, "alarm": "<b>x</b>", "state": "'><script>alert(2)</script>",
+               "message": "<script>alert(1)</script><img src=x onerror=alert(3)>"}  # fmt: skip
+    not_a_step = {**hostile, "step": "<script>alert(4)</script>"}  # a damaged record: skipped
     with (run / "metrics.jsonl").open("a") as handle:
-        handle.write(json.dumps(hostile) + "\n")
+        handle.write(json.dumps(hostile) + "\n" + json.dumps(not_a_step) + "\n")
     page = render_report(run)
     assert "<script>alert" not in page and "<img src=x" not in page and "<b>x</b>" not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "alert(4)" not in page
