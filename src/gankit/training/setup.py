@@ -204,10 +204,10 @@ def eval_metric_names(config: TrainConfig, dataset: Dataset, dist: DistContext) 
     """The metrics `--eval-every` runs, checked against the dataset before training starts."""
     c = config
     if c.evaluation.eval_every is None:
-        if c.evaluation.eval_metrics is not None:  # checked all the same: a typo is an error, not unused
+        if c.evaluation.eval_metrics:  # checked all the same: a typo is an error, not silently unused
             select_metrics(parse_names(c.evaluation.eval_metrics), dataset, c.data.dataset)
         return []
-    names = select_metrics(parse_names(c.evaluation.eval_metrics), dataset, c.data.dataset)
+    names = select_metrics(parse_names(c.evaluation.eval_metrics or None), dataset, c.data.dataset)
     if dist.enabled:
         prepare_metrics(names, dataset, c.data_options())
     return names
