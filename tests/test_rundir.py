@@ -147,7 +147,11 @@ def test_find_clear_and_stale_tmp(tmp_path):
     assert find_run(tmp_path) == "files checkpoint, samples"
     removed = remove_stale_tmp(tmp_path)
     assert sorted(p.name for p in removed) == [".ckpt_0000010.json.abc123.tmp", ".config.json.x1.tmp"]
-    assert clear_run(tmp_path) == ["checkpoint", "samples"]
+    with pytest.raises(GankitError, match="has no config.json"):  # not a gankit run: nothing removed
+        clear_run(tmp_path)
+    assert (tmp_path / "samples" / "step_0000000.png").is_file()
+    (tmp_path / "config.json").write_text("{}")
+    assert clear_run(tmp_path) == ["config.json", "checkpoint", "samples"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # not a run's file: kept
 
 
@@ -158,3 +162,13 @@ def test_the_next_start_removes_tmp_files_a_kill_left(tmp_path):
     stray.write_bytes(b"half a checkpoint")
     resume(tmp_path, {"steps": 5}, progress=False).fit()
     assert not stray.exists()
+
+
+def test_overwrite_never_empties_a_folder_that_is_not_a_gankit_run(tmp_path, capsys):
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "samples" / "holiday.png").write_bytes(b"mine")
+    code, _, err = _train(capsys, "--steps", "3", "--out", str(tmp_path), "--overwrite")
+    assert code == 2 and "has no config.json" in err and err.count("\n") == 1
+    assert (tmp_path / "samples" / "holiday.png").read_bytes() == b"mine"
+    code, _, err = _train(capsys, "--steps", "3", "--out", str(tmp_path), "--overwrite")
+    assert code == 2 and "has no config.json" in err  # not "in use": the refusal gave the lock back

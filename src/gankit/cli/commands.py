@@ -171,7 +171,11 @@ def _clear_for(trainer: Trainer) -> None:
     """--overwrite: take the run directory and remove the old run's files; the trainer keeps the lock."""
     lock = RunLock(trainer.run_dir, "training", create=True).acquire()
     found = find_run(trainer.run_dir)
-    removed = clear_run(trainer.run_dir)
+    try:
+        removed = clear_run(trainer.run_dir)
+    except BaseException:
+        lock.release()
+        raise
     trainer.run_lock = lock
     if removed:
         print(f"--overwrite: removed the run in {trainer.run_dir} ({found}): {', '.join(removed)}")

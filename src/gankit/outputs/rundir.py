@@ -160,8 +160,17 @@ def find_run(run_dir: str | Path) -> str | None:
 
 def clear_run(run_dir: str | Path) -> list[str]:
     """Remove the run's files from `run_dir` (what `find_run` looks for, and stray temporary
-    files); other files stay. Returns the names removed. Hold the directory's `RunLock`."""
+    files); other files stay. Returns the names removed. Hold the directory's `RunLock`.
+
+    Only a gankit run (one with a config.json) is removed: a folder that merely holds a
+    `samples/` or `checkpoint/` of its own is refused rather than emptied."""
     run_dir = Path(run_dir)
+    found = find_run(run_dir)
+    if found is not None and not (run_dir / "config.json").is_file():
+        raise GankitError(
+            f"--overwrite removes only a gankit run, and {run_dir} has no config.json ({found}); "
+            "give another --out"
+        )
     removed = []
     for name in RUN_ENTRIES:
         path = run_dir / name
