@@ -10,7 +10,7 @@ from typing import Any
 from gankit.cli.drs import drs_options
 from gankit.config import TrainConfig
 from gankit.config.files import compose, list_presets, load_preset, read_config_file, to_toml
-from gankit.config.options import positive_int, seed_in_range
+from gankit.config.options import has_control_character, positive_int, seed_in_range
 from gankit.errors import GankitError
 from gankit.metrics import evaluate_run, parse_names
 from gankit.outputs.report import make_server, write_report
@@ -32,7 +32,7 @@ def _paths(args: argparse.Namespace, *names: str) -> None:
         value = getattr(args, name, None)
         if value is None:
             continue
-        if not value.strip() or any(ord(ch) < 32 for ch in value):
+        if not value.strip() or has_control_character(value):
             flag = name.upper() if name in ("run_dir", "source") else "--" + name.replace("_", "-")
             raise GankitError(f"{flag} {value!r} is not a usable path")
 

@@ -31,7 +31,7 @@ from gankit.config.groups import (
     RunConfig,
     WatchConfig,
 )
-from gankit.config.options import check_type, is_resumable
+from gankit.config.options import check_type, has_control_character, is_resumable
 from gankit.data.base import DataOptions
 from gankit.errors import GankitError
 from gankit.experiments.config import CLUSTER_SPACES, CLUSTERED_ONCE, SelfConditioningConfig
@@ -193,13 +193,12 @@ class TrainConfig:
     def validated(self) -> TrainConfig:
         """Each group checks itself, then the rules that span groups; fills in the learning rates."""
         for _, field, kind in self.options():
-            check_type(field.name, self.option(field.name), typing.get_type_hints(kind)[field.name])
+            value = self.option(field.name)
+            check_type(field.name, value, typing.get_type_hints(kind)[field.name])
+            if isinstance(value, str) and has_control_character(value):
+                raise GankitError(f"--{field.name.replace('_', '-')} {value!r} holds a control character")
         for group in _GROUPS:
             getattr(self, group).validate()
-        for _, field, _ in self.options():
-            value = self.option(field.name)
-            if isinstance(value, str) and any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-                raise GankitError(f"--{field.name.replace('_', '-')} {value!r} holds a control character")
         if not self.run.out.strip():
             raise GankitError("--out must name a directory, got an empty string")
         a, o, s = self.architecture, self.optimization, self.self_conditioning

@@ -15,7 +15,8 @@ __all__ = [
     "MAX_SEED",
     "SIZE_LIMITS",
     "check_type",
-    "choice", "is_resumable", "option", "option_help", "positive_int", "positive_ints",
+    "choice",
+    "has_control_character", "is_resumable", "option", "option_help", "positive_int", "positive_ints",
     "size_limit",
 ]
 
@@ -88,6 +89,11 @@ def positive_ints(group: object, *names: str, optional: bool = False) -> None:
         value = getattr(group, name)
         if not (optional and value is None):
             positive_int(name, value)
+
+
+def has_control_character(text: str) -> bool:
+    """Whether `text` holds a control character (ASCII 0-31 or DEL), which no option or path may."""
+    return any(ord(ch) < 32 or ord(ch) == 127 for ch in text)
 
 
 def scalar_type(hint: Any) -> tuple[type, bool]:

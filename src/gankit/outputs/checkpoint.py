@@ -25,11 +25,11 @@ from gankit.outputs.files import atomic_write_bytes, atomic_write_json, read_jso
 
 _STEM = re.compile(r"^ckpt_\d{7,}$")
 _TENSOR = "__tensor__"
+_TUPLE = "__tuple__"
 
 
 class CheckpointFallback(UserWarning):
     """The latest checkpoint was damaged or missing, and an older intact one was loaded."""
-_TUPLE = "__tuple__"
 
 
 def flatten_state(obj: Any, prefix: str, tensors: dict[str, Tensor]) -> Any:

@@ -136,9 +136,7 @@ def load_generator(
     if not path.is_dir():
         raise GankitError(f"no run directory or generator at {path}")
     if (path / "generator.safetensors").is_file():
-        record = read_json(path / "generator.json")
-        if not isinstance(record, dict):
-            raise GankitError(f"{path / 'generator.json'} is damaged: not a JSON object")
+        record = read_json(path / "generator.json")  # a JSON object, or a GankitError
         info = GeneratorInfo.from_dict(record)
         file = path / ("generator.safetensors" if ema or not info.ema else "generator_raw.safetensors")
         weights = _read_weights(file, record)
