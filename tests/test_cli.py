@@ -19,7 +19,7 @@ def _train(tmp_path, *extra):
         (["train", "--model", "nope"], "error: unknown model 'nope'"),
         (
             ["train", "--dataset", "digits", "--model", "dcgan"],
-            "error: model dcgan supports image sizes 28, 32, 64",
+            "error: model dcgan supports image sizes 28, 32, 64, 128, 256",
         ),
         (
             ["train", "--model", "keras-mnist", "--image-size", "32"],

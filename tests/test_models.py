@@ -20,9 +20,13 @@ CASES = [
     ("dcgan", (3, 32, 32)),
     ("dcgan", (1, 64, 64)),
     ("dcgan", (3, 64, 64)),
+    ("dcgan", (3, 128, 128)),
+    ("dcgan", (1, 256, 256)),
     ("keras-mnist", (1, 28, 28)),
     ("resnet", (3, 32, 32)),
     ("resnet", (1, 64, 64)),
+    ("resnet", (3, 128, 128)),
+    ("resnet", (1, 256, 256)),
     ("toy-mlp", (1,)),
     ("toy-mlp", (2,)),
     ("toy-mlp-deep", (2,)),
@@ -75,6 +79,20 @@ def test_dcgan_64_is_the_pytorch_example_architecture():
     assert sum(isinstance(m, nn.BatchNorm2d) for m in d.modules()) == 3  # not on D's input layer
     assert any(isinstance(m, nn.Tanh) for m in g.modules())
     assert all(m.negative_slope == 0.2 for m in d.modules() if isinstance(m, nn.LeakyReLU))
+
+
+@pytest.mark.parametrize("size", [32, 64, 128, 256])
+def test_dcgan_one_builder_halves_channels_per_stage_capped_at_8x(size):
+    g, d = build_models("dcgan", (3, size, size), 100)
+    g_convs = [m for m in g.modules() if isinstance(m, nn.ConvTranspose2d)]
+    d_convs = [m for m in d.modules() if isinstance(m, nn.Conv2d)]
+    stages = {32: 3, 64: 4, 128: 5, 256: 6}[size]
+    assert len(g_convs) == len(d_convs) == stages + 1  # the 4x4 projection plus one layer per x2
+    expected = [64 * min(8, 2 ** (stages - 1 - i)) for i in range(stages)]
+    assert [m.out_channels for m in g_convs] == [*expected, 3]
+    assert [m.out_channels for m in d_convs] == [*expected[::-1], 1]
+    x = torch.zeros(2, 3, size, size)
+    assert d(x).shape == (2,)
 
 
 def test_keras_mnist_layer_for_layer():
@@ -135,7 +153,7 @@ def test_maxout_is_max_over_pieces():
 
 
 def test_compatibility_errors():
-    with pytest.raises(GankitError, match="supports image sizes 28, 32, 64; dataset digits has 8x8"):
+    with pytest.raises(GankitError, match="supports image sizes 28, 32, 64, 128, 256; dataset digits has 8x8"):
         check_compatible("dcgan", "image", (1, 8, 8), "digits")
     with pytest.raises(GankitError, match="use --model toy-mlp"):
         check_compatible("dcgan", "vector", (2,), "ring8")

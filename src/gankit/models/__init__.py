@@ -134,7 +134,7 @@ def check_compatible(name: str, kind: str, shape: tuple[int, ...], dataset: str)
             sizes = ", ".join(map(str, entry.sizes))
             raise GankitError(
                 f"model {name} supports image sizes {sizes}; dataset {dataset} has "
-                f"{height}x{width} (use --image-size)"
+                f"{height}x{width}; resize it with --image-size N for one of those sizes"
             )
 
 

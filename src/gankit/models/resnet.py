@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from gankit.models.keras_mnist import keras_init
 
-SIZES = (32, 64)
+SIZES = (32, 64, 128, 256)  # every power of two: log2(size/4) up-blocks in G, log2(size/8) down in D
 
 
 class UpBlock(nn.Module):
@@ -95,7 +95,7 @@ class ResNetDiscriminator(nn.Module):
     def __init__(self, shape: tuple[int, ...], width: int = 64) -> None:
         super().__init__()
         channels, size = shape[0], shape[-1]
-        n_down = int(math.log2(size // 8))  # 32 px: 2 down-blocks, 64 px: 3
+        n_down = int(math.log2(size // 8))  # 32 px: 2 down-blocks, 64 px: 3, ..., 256 px: 6
         blocks: list[nn.Module] = [DownBlock(channels, width, downsample=True, first=True)]
         blocks += [DownBlock(width, width, downsample=True) for _ in range(n_down - 1)]
         blocks += [DownBlock(width, width, downsample=False) for _ in range(2)]
