@@ -277,7 +277,7 @@ def test_damaged_run_files_give_one_error_line_or_a_correct_result(
 
 # -- 3. hostile strings in every field that reaches the HTML report --------------------------------
 HOSTILE = st.sampled_from(
-    ["<script>alert(1)</script>", "\"><img src=x onerror=alert(1)>", "</li><b>x</b>", "'\"&<>", "<!--"]
+    ["<script>alert(1)</script>", '"><img src=x onerror=alert(1)>', "</li><b>x</b>", "'\"&<>", "<!--"]
 )
 
 

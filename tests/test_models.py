@@ -153,7 +153,7 @@ def test_maxout_is_max_over_pieces():
 
 
 def test_compatibility_errors():
-    with pytest.raises(GankitError, match="supports image sizes 28, 32, 64, 128, 256; dataset digits has 8x8"):
+    with pytest.raises(GankitError, match="sizes 28, 32, 64, 128, 256; dataset digits has 8x8"):
         check_compatible("dcgan", "image", (1, 8, 8), "digits")
     with pytest.raises(GankitError, match="use --model toy-mlp"):
         check_compatible("dcgan", "vector", (2,), "ring8")

@@ -108,7 +108,7 @@ def test_config_json_of_a_run_repeats_it_and_round_trips_unchanged(tmp_path):
         ("[optimization]\nno_such = 1\n", "unknown key optimization.no_such"),
         ("[optimization]\nseed = 1\n", "unknown key optimization.seed (it belongs in [run])"),
         ("[nowhere]\nx = 1\n", "unknown key nowhere"),
-        ("[optimization]\nbatch_size = \"64\"\n", "optimization.batch_size must be int"),
+        ('[optimization]\nbatch_size = "64"\n', "optimization.batch_size must be int"),
         ("[optimization]\nlr_g = true\n", "optimization.lr_g must be float or null"),
         ("[optimization]\nbeta1 = 1.5\n", "--beta1 must be in [0, 1)"),
         ("[data]\nsequential_batches = 1\n", "data.sequential_batches must be bool"),

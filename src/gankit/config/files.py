@@ -164,7 +164,5 @@ def to_toml(config: TrainConfig, header: str | None = None) -> str:
         values = getattr(config, group)
         for field in dataclasses.fields(kind):
             value = getattr(values, field.name)
-            lines.append(
-                f"# {field.name} unset" if value is None else f"{field.name} = {_toml_value(value)}"
-            )
+            lines.append(f"# {field.name} unset" if value is None else f"{field.name} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"

@@ -36,8 +36,9 @@ class DataConfig:
         "mnist-5k, mnist, fashion-mnist, digits, stacked-mnist, gaussian-1d, ring8, grid25 or folder:PATH",
     )
     image_size: int | None = option(
-        None, "resize images to this size (default: the dataset's own; 64 for folder:); dcgan and resnet "
-        "take every power of two from 32 to 256 (dcgan also 28)"
+        None,
+        "resize images to this size (default: the dataset's own; 64 for folder:); dcgan and resnet "
+        "take every power of two from 32 to 256 (dcgan also 28)",
     )
     channels: int | None = option(None, "convert images to 1 (gray) or 3 (RGB) channels")
     data_dir: str | None = option(

@@ -16,7 +16,12 @@ __all__ = [
     "SIZE_LIMITS",
     "check_type",
     "choice",
-    "has_control_character", "is_resumable", "option", "option_help", "positive_int", "positive_ints",
+    "has_control_character",
+    "is_resumable",
+    "option",
+    "option_help",
+    "positive_int",
+    "positive_ints",
     "size_limit",
 ]
 
