@@ -64,7 +64,7 @@ def test_an_unexpected_error_is_one_line_with_a_log_of_its_traceback(monkeypatch
         main(["--debug", "report", "anywhere"])
 
 
-def test_eval_of_a_folder_run_says_what_applies_instead_of_writing_nothing(tmp_path, capsys):
+def test_eval_of_a_folder_run_says_what_applies_instead_of_writing_nothing(tmp_path, capsys, monkeypatch):
     import numpy as np
     from PIL import Image
 
@@ -79,8 +79,14 @@ def test_eval_of_a_folder_run_says_what_applies_instead_of_writing_nothing(tmp_p
             "--quiet", "--no-tensorboard", "--out", str(run)]  # fmt: skip
     assert main(args) == 0
     capsys.readouterr()
-    assert main(["eval", str(run)]) == 2
-    assert "no metric applies to dataset folder:" in _one_error_line(capsys)
-    assert main(["eval", str(run), "--metrics", "inception"]) == 2
-    assert "metric inception does not apply to dataset folder:" in _one_error_line(capsys)
+    monkeypatch.delenv("GANKIT_INCEPTION_WEIGHTS", raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))  # no cached weights either
+    assert main(["eval", str(run)]) == 2  # inception is the metric that applies; its weights are absent
+    line = _one_error_line(capsys)
+    assert "need the Inception-v3 weights" in line and "--inception-weights PATH" in line, line
+    assert main(["eval", str(run), "--inception-weights", str(tmp_path / "nope.pth")]) == 2
+    assert "--inception-weights" in _one_error_line(capsys)
+    assert main(["eval", str(run), "--metrics", "parzen"]) == 2
+    line = _one_error_line(capsys)
+    assert "metric parzen does not apply to dataset folder:" in line and "it needs image data with" in line
     assert not (run / "eval.json").exists()

@@ -295,7 +295,7 @@ def test_stacked_mnist_cli_run_and_eval(tmp_path, monkeypatch):
     assert metrics["stacked-modes"]["settings"]["generated"] == 300
 
 
-def test_inception_metrics_without_weights_say_so(tmp_path, monkeypatch, capsys):
+def test_inception_metrics_without_torch_fidelity_say_so(tmp_path, monkeypatch, capsys):
     import builtins
 
     real_import = builtins.__import__
@@ -306,25 +306,40 @@ def test_inception_metrics_without_weights_say_so(tmp_path, monkeypatch, capsys)
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_fidelity)
-    monkeypatch.setattr("torchmetrics.image.fid._TORCH_FIDELITY_AVAILABLE", False)
+    weights = tmp_path / "weights.pth"
+    weights.write_bytes(b"not used")
     out = train_tiny_run(tmp_path / "digits")
-    assert main(["eval", str(out), "--metrics", "inception", "--n", "20"]) == 2
+    assert (
+        main(["eval", str(out), "--metrics", "inception", "--n", "20", "--inception-weights", str(weights)])
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "torch-fidelity" in err[0] and "gankit[inception]" in err[0]
 
 
-def test_inception_weights_that_fail_to_download_say_so(monkeypatch):
+def test_inception_weights_are_found_in_order_flag_env_cache(tmp_path, monkeypatch):
     from gankit.errors import GankitError
     from gankit.metrics import inception
 
-    def offline(*args, **kwargs):
-        raise OSError("network is unreachable")
-
-    monkeypatch.setattr("torchmetrics.image.fid.FrechetInceptionDistance", offline)
-    with pytest.raises(GankitError, match="could not load the Inception-v3 weights"):
-        inception.inception_metrics(
-            torch.zeros(4, 1, 8, 8, dtype=torch.uint8), torch.zeros(4, 1, 8, 8, dtype=torch.uint8)
-        )
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv(inception.WEIGHTS_ENV, raising=False)
+    with pytest.raises(GankitError, match="cannot be downloaded here"):
+        inception.weights_path(None)
+    cached = inception.default_weights_path()
+    assert cached.parent == tmp_path / "home" / "hub" / "checkpoints"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"w")
+    assert inception.weights_path(None) == cached
+    env = tmp_path / "env.pth"
+    env.write_bytes(b"w")
+    monkeypatch.setenv(inception.WEIGHTS_ENV, str(env))
+    assert inception.weights_path(None) == env
+    flag = tmp_path / "flag.pth"
+    flag.write_bytes(b"w")
+    assert inception.weights_path(str(flag)) == flag
+    with pytest.raises(GankitError, match="GANKIT_INCEPTION_WEIGHTS .*missing.pth: no such file"):
+        monkeypatch.setenv(inception.WEIGHTS_ENV, str(tmp_path / "missing.pth"))
+        inception.weights_path(None)
 
 
 def test_eval_every_logs_metrics_and_writes_eval_json(tmp_path, monkeypatch):
@@ -371,41 +386,104 @@ def test_fashion_mnist_classifier_reaches_90_percent():
     assert accuracy >= 0.90
 
 
-def test_inception_metrics_plumbing_with_a_stand_in_network(monkeypatch):
-    """The FID/KID/IS path end to end, with a small network in Inception's place (no weights here)."""
+class StandInFeatures(torch.nn.Module):
+    """A small network in Inception's place: uint8 RGB images -> (12 features, 5 logits)."""
+
+    network_id = "stand-in"
+
+    def __init__(self):
+        super().__init__()
+        generator = torch.Generator().manual_seed(0)
+        self.features = torch.nn.Parameter(torch.randn(3 * 4 * 4, 12, generator=generator))
+        self.logits = torch.nn.Parameter(torch.randn(12, 5, generator=generator))
+        self.calls = 0
+
+    def forward(self, x):
+        assert x.dtype == torch.uint8 and x.shape[1] == 3  # gray images were expanded to RGB
+        self.calls += len(x)
+        pooled = torch.nn.functional.adaptive_avg_pool2d(x.float() / 255, 4).flatten(1)
+        features = pooled @ self.features
+        return features, features @ self.logits
+
+
+def test_inception_scores_are_torchmetrics_on_the_networks_features():
+    """FID, KID and IS from precomputed features equal torchmetrics run with the network itself."""
     from torchmetrics.image.fid import FrechetInceptionDistance
     from torchmetrics.image.inception import InceptionScore
     from torchmetrics.image.kid import KernelInceptionDistance
 
     from gankit.metrics import inception
 
-    class StandIn(torch.nn.Module):
-        num_features = 12
+    net = StandInFeatures()
+    gen = torch.Generator().manual_seed(0)
+    real = torch.randint(0, 256, (300, 3, 8, 8), generator=gen, dtype=torch.uint8)
+    fake = (real[:200] // 2).to(torch.uint8)
+    rf, _ = inception.extract(net, real, batch=70)
+    ff, fl = inception.extract(net, fake, batch=70)
+    torch.manual_seed(1)
+    ours = inception.inception_metrics(ff, fl, rf, kid_subset=100)
 
-        def __init__(self):
+    class Feat(torch.nn.Module):
+        def __init__(self, which):
             super().__init__()
-            torch.manual_seed(0)
-            self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 12))
+            self.which, self.num_features = which, 12 if which == 0 else 5
 
         def forward(self, x):
-            assert x.dtype == torch.uint8 and x.shape[1] == 3  # gray images were expanded to RGB
-            return self.net(x.float() / 255)
+            return net(x)[self.which].double()
 
-    def build(subset_size):
-        return (
-            FrechetInceptionDistance(feature=StandIn()),
-            KernelInceptionDistance(feature=StandIn(), subset_size=subset_size),
-            InceptionScore(feature=StandIn()),
-        )
+    fid = FrechetInceptionDistance(feature=Feat(0)).double()
+    kid = KernelInceptionDistance(feature=Feat(0), subset_size=100).double()
+    score = InceptionScore(feature=Feat(1)).double()
+    for metric in (fid, kid):
+        metric.update(real, real=True)
+        metric.update(fake, real=False)
+    score.update(fake)
+    assert ours["fid"] == pytest.approx(float(fid.compute()), rel=1e-9)
+    torch.manual_seed(1)
+    kid_mean, _ = kid.compute()
+    assert ours["kid"] == pytest.approx(float(kid_mean), rel=1e-9)
+    assert ours["inception_score"] == pytest.approx(float(score.compute()[0]), rel=1e-9)
+    same = inception.inception_metrics(rf, inception.extract(net, real)[1], rf)
+    assert same["fid"] == pytest.approx(0.0, abs=1e-6) and ours["fid"] > 0.01
 
-    monkeypatch.setattr(inception, "_build_metrics", build)
-    gen = torch.Generator().manual_seed(0)
-    real = torch.randint(0, 256, (300, 1, 8, 8), generator=gen, dtype=torch.uint8)
-    same = inception.inception_metrics(real, real, batch=70)
-    shifted = inception.inception_metrics((real // 4).to(torch.uint8), real, batch=70)
-    assert same["fid"] == pytest.approx(0.0, abs=1e-3) and shifted["fid"] > 0.05, shifted["fid"]
-    assert shifted["kid"] > same["kid"] and same["settings"]["kid_subset_size"] == 300
-    assert same["inception_score"] >= 1.0
+
+def test_inception_on_a_folder_run_is_fid50k_full_with_cached_reference(tmp_path, monkeypatch, capsys):
+    """`gankit eval` on a folder run: FID/KID/IS against every training image, the reference features
+    computed once and then read from the cache, through the same path as the Inception network."""
+    from PIL import Image
+
+    from gankit.metrics import inception
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    net = StandInFeatures()
+    monkeypatch.setattr(inception, "load_inception", lambda weights: net)
+    images = tmp_path / "imgs"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)).save(images / f"{i}.png")
+    run = train_tiny_run(tmp_path / "run", "--dataset", f"folder:{images}", "--image-size", "32",
+                         "--model", "dcgan", "--g-width", "8", "--d-width", "8",
+                         "--batch-size", "4")  # fmt: skip
+    capsys.readouterr()
+    assert main(["eval", str(run), "--n", "40"]) == 0
+    out, err = capsys.readouterr()
+    assert (
+        "scored folder:" in err and ": inception" in err and "parzen: does not apply (needs image data" in err
+    )
+    result = json.loads(out)["inception"]
+    settings = result["settings"]
+    assert settings["protocol"].startswith("fid50k_full") and settings["real_split"] == "train"
+    assert (
+        settings["real"] == 12 and settings["generated"] == 40 and not settings["reference_features_cached"]
+    )
+    assert net.calls == 12 + 40 and result["fid"] > 0 and result["inception_score"] >= 1.0
+    assert main(["eval", str(run), "--n", "40"]) == 0
+    again = json.loads(capsys.readouterr()[0])["inception"]
+    assert again["settings"]["reference_features_cached"] and net.calls == 12 + 40 + 40  # only fakes
+    assert again["fid"] == pytest.approx(result["fid"])
+    report = json.loads((run / "eval.json").read_text())
+    assert report["metrics"]["inception"]["settings"]["reference_sha256"] == settings["reference_sha256"]
 
 
 def test_sharded_samples_of_a_conditional_generator_match_one_process(monkeypatch):

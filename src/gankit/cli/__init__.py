@@ -153,6 +153,13 @@ def _eval_parser(sub: Any) -> None:
     evaluate.add_argument("--metrics", default=None, help="comma-separated names (default: all that apply)")
     evaluate.add_argument("--n", type=int, default=None, help="generator samples (default: per metric)")
     evaluate.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+    evaluate.add_argument(
+        "--inception-weights",
+        metavar="PATH",
+        default=None,
+        help="Inception-v3 weights file for the inception metric (default: the run's setting, "
+        "$GANKIT_INCEPTION_WEIGHTS, then torch's hub cache)",
+    )
     _add_generator_flags(evaluate)
 
 

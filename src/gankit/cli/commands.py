@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.n is not None:
         positive_int("n", args.n)
     seed_in_range("seed", args.seed)
-    _paths(args, "run_dir")
+    _paths(args, "run_dir", "inception_weights")
     drs = drs_options(args)
     wrap, variant = None, ""  # the CLI names the variant: `<metric>+drs...` beside the plain scores
     if drs is not None:
@@ -81,7 +82,15 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     names = parse_names(args.metrics)
     with RunLock(args.run_dir, "eval"):
         results = evaluate_run(
-            args.run_dir, names, args.n, args.seed, ema=not args.no_ema, wrap=wrap, variant=variant
+            args.run_dir,
+            names,
+            args.n,
+            args.seed,
+            ema=not args.no_ema,
+            wrap=wrap,
+            variant=variant,
+            inception_weights=args.inception_weights,
+            announce=lambda line: print(line, file=sys.stderr),
         )
     print(json.dumps(results, indent=2))
     return 0

@@ -320,6 +320,12 @@ class EvaluationConfig:
     eval_n: int | None = option(
         None, "generated samples per metric during training (default: each metric's own)", resumable=True
     )
+    inception_weights: str | None = option(
+        None,
+        "the Inception-v3 weights file for the inception metric (default: $GANKIT_INCEPTION_WEIGHTS, "
+        "then torch's hub cache)",
+        resumable=True,
+    )
 
     def validate(self) -> None:
         positive_ints(self, "eval_every", "eval_n", optional=True)

@@ -52,6 +52,8 @@ class ImageData:
     splits: dict[str, Tensor]
     labels: dict[str, Tensor] = field(default_factory=dict)
     kind: str = "image"
+    home: str | None = None  # a prepared dataset's folder, where caches of it are kept
+    classes: tuple[str, ...] = ()  # class names where labels come from sub-folder names
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -25,6 +25,7 @@ def prepare_classifier(dataset: Dataset, options: DataOptions) -> None:
     applies=has_class_labels,
     summary="Fréchet distance, IS analogue, class coverage, precision/recall on a gankit CNN",
     prepare=prepare_classifier,
+    needs="a labelled digit or clothing set (mnist-5k, mnist, fashion-mnist, digits)",
 )
 def classifier_metric(ctx: EvalContext) -> dict[str, Any]:
     data = ctx.dataset

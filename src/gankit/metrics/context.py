@@ -38,6 +38,7 @@ class EvalContext:
     data_options: DataOptions = field(default_factory=DataOptions)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     dist: DistContext = SINGLE
+    inception_weights: str | None = None  # the Inception-v3 weights file (`gankit.metrics.inception`)
 
     def samples(self, default_n: int) -> Tensor:
         """`n` (or the metric's `default_n`) generator samples on the CPU, fixed by `seed`.

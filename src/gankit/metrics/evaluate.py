@@ -16,7 +16,7 @@ from gankit.config import TrainConfig
 from gankit.data import DataOptions, Dataset, load_dataset
 from gankit.errors import GankitError
 from gankit.metrics.context import EvalContext, serve_samples
-from gankit.metrics.registry import get_metric, select_metrics
+from gankit.metrics.registry import applicability, get_metric, select_metrics
 from gankit.models.parts import eval_mode
 from gankit.outputs.files import atomic_write_json, read_json
 from gankit.runtime.distributed import SINGLE, DistContext, broadcast_int
@@ -38,8 +38,10 @@ def evaluate_generator(
     data_options: DataOptions | None = None,
     device: torch.device | str = "cpu",
     dist: DistContext = SINGLE,
+    inception_weights: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Each metric in `names` on `generator`, with its version, seed and wall time.
+    """Each metric in `names` on `generator`, with its version, seed and wall time
+    (`inception_weights`: the Inception-v3 weights file, for the inception metric).
 
     The generator is scored in eval mode and left in the mode it was in; the global
     random state is left untouched, so evaluating during training does not change it.
@@ -50,7 +52,8 @@ def evaluate_generator(
     if dist.enabled and not dist.is_main:
         serve_samples(generator, info, device, dist)
         return {}
-    ctx = EvalContext(generator, info, dataset, seed, n, data_options or DataOptions(), device, dist)
+    options = data_options or DataOptions()
+    ctx = EvalContext(generator, info, dataset, seed, n, options, device, dist, inception_weights)
     results: dict[str, dict[str, Any]] = {}
     try:
         with eval_mode(generator), torch.random.fork_rng(devices=[]):
@@ -120,6 +123,8 @@ def evaluate_run(
     ema: bool = True,
     wrap: Wrapper | None = None,
     variant: str = "",
+    inception_weights: str | None = None,
+    announce: Callable[[str], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Score the generator of `run_dir` with `metrics` (default: all that apply) into eval.json.
 
@@ -127,8 +132,10 @@ def evaluate_run(
     `gankit.sampling.rejection`); where the sampler has a `summary()`, each result carries it
     as `sampler`. The scores are kept as `<metric><variant>` beside earlier ones; with `ema`
     False on a run that kept an EMA of G, G's own weights are scored, as `<metric>+no-ema`
-    (before the variant), so the EMA's scores are not overwritten. Returns the results just
-    computed, under those names.
+    (before the variant), so the EMA's scores are not overwritten. `inception_weights` overrides
+    the run's own setting. `announce(line)` is told, once they are computed, which metrics ran
+    and, for each registered one that does not apply to the run's data, what it needs. Returns
+    the results just computed, under those names.
     """
     run_dir = Path(run_dir)
     config = TrainConfig.load(run_dir / "config.json")
@@ -138,9 +145,22 @@ def evaluate_run(
         generator = wrap(generator, info)
     dataset = load_dataset(config.data.dataset, config.data_options())
     names = select_metrics(metrics, dataset, config.data.dataset)
+    weights = inception_weights or config.evaluation.inception_weights
     results = evaluate_generator(
-        generator, info, dataset, names, seed=seed, n=n, data_options=config.data_options()
+        generator,
+        info,
+        dataset,
+        names,
+        seed=seed,
+        n=n,
+        data_options=config.data_options(),
+        inception_weights=weights,
     )
+    if announce is not None:
+        announce(f"scored {config.data.dataset}: {', '.join(names)}")
+        for name, needs in applicability(dataset).items():
+            if needs is not None:
+                announce(f"  {name}: does not apply (needs {needs})")
     summary = getattr(generator, "summary", None)
     if wrap is not None and callable(summary):
         results = {name: {**result, "sampler": summary()} for name, result in results.items()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,6 +19,12 @@ class _GivenFeatures(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x
+
+
+def given_features_metric(metric: type, dim: int, **kwargs: Any) -> Any:
+    """A torchmetrics image metric (FID, KID, IS) that takes feature vectors of `dim` computed
+    beforehand in place of images, in float64 and without syncing across processes."""
+    return metric(feature=_GivenFeatures(dim), sync_on_compute=False, **kwargs).double()
 
 
 def frechet_distance(a: Tensor | np.ndarray, b: Tensor | np.ndarray) -> float:
@@ -37,7 +44,7 @@ def frechet_distance(a: Tensor | np.ndarray, b: Tensor | np.ndarray) -> float:
             f"frechet_distance needs two (n >= 2, d) feature sets, got {tuple(a.shape)}, {tuple(b.shape)}"
         )
     # sync_on_compute=False: the features are already complete here, even inside a process group.
-    metric = FrechetInceptionDistance(feature=_GivenFeatures(a.shape[1]), sync_on_compute=False).double()
+    metric = given_features_metric(FrechetInceptionDistance, a.shape[1])
     metric.update(a, real=True)
     metric.update(b, real=False)
     return max(float(metric.compute()), 0.0)

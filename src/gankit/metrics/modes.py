@@ -44,6 +44,7 @@ def mode_metrics(samples: Tensor, centers: Tensor, sigma: float) -> ModeResult:
     "modes",
     applies=lambda d: isinstance(d, ToyData) and d.centers is not None,
     summary="modes captured / high-quality samples / KL to uniform (PacGAN)",
+    needs="a 2-D mixture with known centres (ring8, grid25)",
 )
 def modes_metric(ctx: EvalContext) -> dict[str, Any]:
     data = ctx.dataset

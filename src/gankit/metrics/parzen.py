@@ -63,6 +63,7 @@ def parzen_estimate(
     "parzen",
     applies=lambda d: isinstance(d, ImageData) and "validation" in d.splits,
     summary="Parzen-window log-likelihood (Goodfellow et al. 2014, Table 1)",
+    needs="image data with validation and test splits (mnist-5k, mnist, fashion-mnist, digits)",
 )
 def parzen_metric(ctx: EvalContext) -> dict[str, Any]:
     data = ctx.dataset

@@ -15,6 +15,7 @@ from gankit.registry import adopt_reference, is_reference, note_origin
 __all__ = [
     "METRICS",
     "Metric",
+    "applicability",
     "get_metric",
     "parse_names",
     "prepare_metrics",
@@ -36,8 +37,9 @@ class Metric:
     applies: Callable[[Dataset], bool]
     compute: Callable[[EvalContext], dict[str, Any]]
     summary: str
-    default: bool = True  # run when no metrics are named (False: needs optional downloads)
+    default: bool = True  # run when no metrics are named (False: only when no default applies)
     prepare: Callable[[Dataset, DataOptions], None] | None = None  # load or train what it needs
+    needs: str = ""  # what a dataset must have for it to apply, said when it does not
 
 
 def prepare_metrics(names: list[str], dataset: Dataset, options: DataOptions) -> None:
@@ -71,16 +73,25 @@ def select_metrics(names: list[str] | None, dataset: Dataset, dataset_name: str)
         get_metric(name)
     if not names:
         chosen = [m for m, spec in METRICS.items() if spec.default and spec.applies(dataset)]
+        # where no default applies (a folder of the user's own images), the others that do
+        chosen = chosen or [m for m, spec in METRICS.items() if spec.applies(dataset)]
         if not chosen:
-            raise GankitError(
-                f"no metric applies to dataset {dataset_name} by default (each needs labels, a held-out "
-                f"split or a mixture's centres); name one with --metrics: {', '.join(METRICS)}"
-            )
+            why = "; ".join(f"{name} needs {spec.needs or 'other data'}" for name, spec in METRICS.items())
+            raise GankitError(f"no metric applies to dataset {dataset_name}: {why}")
         return chosen
     for name in names:
-        if not get_metric(name).applies(dataset):
-            raise GankitError(f"metric {name} does not apply to dataset {dataset_name}")
+        spec = get_metric(name)
+        if not spec.applies(dataset):
+            reason = f": it needs {spec.needs}" if spec.needs else ""
+            raise GankitError(f"metric {name} does not apply to dataset {dataset_name}{reason}")
     return list(names)
+
+
+def applicability(dataset: Dataset) -> dict[str, str | None]:
+    """Each registered metric: None where it applies to `dataset`, else what it needs."""
+    return {
+        name: None if spec.applies(dataset) else spec.needs or "other data" for name, spec in METRICS.items()
+    }
 
 
 METRICS: dict[str, Metric] = {}
@@ -95,11 +106,13 @@ def register_metric(
     version: str = "1",
     default: bool = True,
     prepare: Callable[[Dataset, DataOptions], None] | None = None,
+    needs: str = "",
 ) -> Any:
-    """Register `compute(ctx) -> dict` as metric `name`; as a call or as a decorator."""
+    """Register `compute(ctx) -> dict` as metric `name`; as a call or as a decorator. `needs` says
+    what a dataset must have for `applies` to hold (printed where it does not)."""
 
     def register(function: Compute) -> Compute:
-        METRICS[name] = Metric(name, version, applies, function, summary, default, prepare)
+        METRICS[name] = Metric(name, version, applies, function, summary, default, prepare, needs)
         note_origin("metric", name, function)
         return function
 

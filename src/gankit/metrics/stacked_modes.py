@@ -28,6 +28,7 @@ def prepare_stacked(dataset: Dataset, options: DataOptions) -> None:
     applies=is_stacked,
     summary="Stacked MNIST: modes covered out of 1,000 and KL to uniform (VEEGAN/PacGAN)",
     prepare=prepare_stacked,
+    needs="stacked-mnist",
 )
 def stacked_modes_metric(ctx: EvalContext) -> dict[str, Any]:
     assert isinstance(ctx.dataset, ImageData)

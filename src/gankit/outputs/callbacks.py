@@ -146,6 +146,7 @@ class Evaluation(Callback):
             data_options=c.data_options(),
             device=trainer.device,
             dist=trainer.dist,
+            inception_weights=c.evaluation.inception_weights,
         )
         if trainer.dist.is_main:
             trainer.logger.log({"step": trainer.step, **scalar_summary(results)})
