@@ -18,7 +18,7 @@ def test_flat_options_land_in_their_groups_and_read_back_by_name():
     assert config.data.dataset == "ring8" and config.optimization.lr_g == 1e-3
     assert config.self_conditioning.self_condition == 5 and config.evaluation.eval_every == 10
     assert config.option("lr_g") == 1e-3 and config.flat()["dataset"] == "ring8"
-    assert len(config.flat()) == 76  # the 69 options of gankit 0.1.0 and seven since, each once
+    assert len(config.flat()) == 80  # the 69 options of gankit 0.1.0 and eleven since, each once
 
 
 def test_groups_and_flat_options_combine_flat_last():

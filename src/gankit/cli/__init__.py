@@ -62,7 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gankit {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for add in (_train_parser, _presets_parser, _sample_parser, _eval_parser, _report_parser, _theory_parser):
+    for add in (
+        _train_parser,
+        _presets_parser,
+        _sample_parser,
+        _eval_parser,
+        _report_parser,
+        _theory_parser,
+        _dataset_parser,
+    ):
         add(sub)
     return parser
 
@@ -145,6 +153,22 @@ def _sample_parser(sub: Any) -> None:
     )
     sample.add_argument("--frames", type=int, default=10, help="images per --interpolate strip (default: 10)")
     _add_generator_flags(sample)
+
+
+def _dataset_parser(sub: Any) -> None:
+    dataset = sub.add_parser("dataset", help="prepare a folder or zip of images for training")
+    actions = dataset.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    prepare = actions.add_parser(
+        "prepare",
+        help="decode, resize and centre-crop every image once into DEST (train on it as folder:DEST)",
+    )
+    prepare.add_argument("source", metavar="SRC", help="a folder of images (recursive) or a zip archive")
+    prepare.add_argument("dest", metavar="DEST", help="the prepared dataset's folder (must not exist)")
+    prepare.add_argument("--size", type=int, required=True, help="image size in pixels, a power of two")
+    prepare.add_argument(
+        "--channels", type=int, default=None, help="1 (gray) or 3 (RGB) (default: 3 if any image is colour)"
+    )
+    prepare.add_argument("--overwrite", action="store_true", help="replace a prepared dataset at DEST")
 
 
 def _eval_parser(sub: Any) -> None:

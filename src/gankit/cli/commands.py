@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from gankit.sampling.generator import generate, interpolate, load_generator, wri
 from gankit.sampling.rejection import load_rejection_sampler, rejection_wrapper
 from gankit.theory.report import format_report, run_theory
 from gankit.training.resume import resume
-from gankit.training.setup import resolve_device
+from gankit.training.setup import data_line, resolve_device
 from gankit.training.trainer import Trainer
 
 __all__ = ["COMMANDS"]
@@ -34,7 +35,7 @@ def _paths(args: argparse.Namespace, *names: str) -> None:
         if value is None:
             continue
         if not value.strip() or has_control_character(value):
-            flag = name.upper() if name in ("run_dir", "source") else "--" + name.replace("_", "-")
+            flag = name.upper() if name in ("run_dir", "source", "dest") else "--" + name.replace("_", "-")
             raise GankitError(f"{flag} {value!r} is not a usable path")
 
 
@@ -162,6 +163,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if args.overwrite and trainer.dist.is_main:
             _clear_for(trainer)
     main = trainer.dist.is_main
+    if main and (line := data_line(trainer.dataset, trainer.batches)) is not None:
+        print(line)
     if main and trainer.dist.enabled:
         if restart_count() > 0:
             print(f"elastic restart {restart_count()}: resuming {trainer.run_dir} at step {trainer.step}")
@@ -219,7 +222,25 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_dataset(args: argparse.Namespace) -> int:
+    from gankit.data.prepared import prepare_dataset
+
+    _paths(args, "source", "dest")
+    positive_int("size", args.size)
+    if args.channels not in (None, 1, 3):
+        raise GankitError(f"--channels must be 1 or 3, got {args.channels}")
+    start = time.perf_counter()
+    manifest = prepare_dataset(args.source, args.dest, args.size, args.channels, args.overwrite)
+    classes = f", {len(manifest['classes'])} classes from sub-folders" if manifest["classes"] else ""
+    print(
+        f"prepared {manifest['count']} images of {args.size}x{args.size}x{manifest['channels']}{classes} "
+        f"in {time.perf_counter() - start:.1f} s -> {args.dest} (sha256 {manifest['sha256'][:16]})"
+    )
+    return 0
+
+
 COMMANDS = {
+    "dataset": _cmd_dataset,
     "train": _cmd_train,
     "presets": _cmd_presets,
     "sample": _cmd_sample,

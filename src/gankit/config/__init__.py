@@ -62,6 +62,7 @@ RUN_KEYS = (
     "lr_scale",
     "plugins",
     "run_id",
+    "data_source",
 )
 
 
@@ -173,6 +174,7 @@ class TrainConfig:
             d.gaussian_std,
             d.stack_source,
             d.stack_size,
+            d.loader,
         )
 
     def model_options(self, n_classes: int = 0, label_factors: tuple[int, ...] = ()) -> ModelOptions:

@@ -19,6 +19,7 @@ from gankit.runtime.distributed import LR_SCALING
 from gankit.runtime.precision import PRECISIONS
 
 OPTIMIZERS = ("adam", "sgd")
+LOADERS = ("auto", "memory", "stream")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")  # torch.compile modes that capture CUDA graphs
@@ -55,10 +56,25 @@ class DataConfig:
         "real batches are consecutive slices of the training split in its own order, the same "
         "every epoch, as the Keras article's loop takes them (default: reshuffled every epoch)",
     )
+    xflip: bool = option(False, "mirror a random half of the real images left-right, drawn afresh each epoch")
+    loader: str = option(
+        "auto",
+        "folder: sets: memory (decode every image at the start), stream (read on the fly by worker "
+        "processes), auto (stream where the float32 training split passes 2 GiB); both give the same batches",
+        resumable=True,
+    )
+    workers: int | None = option(
+        None,
+        "worker processes that read a streamed set (default: 2, fewer on a 2-core machine)",
+        resumable=True,
+    )
 
     def validate(self) -> None:
         positive_ints(self, "stack_size")
         positive_ints(self, "image_size", optional=True)
+        choice("--loader", self.loader, LOADERS)
+        if self.workers is not None and not 0 <= self.workers <= 64:
+            raise GankitError(f"--workers must be an integer in 0..64, got {self.workers}")
         if self.channels not in (None, 1, 3):
             raise GankitError(f"--channels must be 1 or 3, got {self.channels}")
         if not (math.isfinite(self.gaussian_std) and self.gaussian_std > 0):

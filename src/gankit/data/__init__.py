@@ -69,7 +69,7 @@ def register_dataset(name: str, loader: Loader | None = None) -> Loader | Callab
 
 def _load_raw(name: str, options: DataOptions) -> Dataset:
     if name.startswith("folder:"):
-        return load_folder(name[len("folder:") :], options.image_size, options.channels)
+        return load_folder(name[len("folder:") :], options.image_size, options.channels, options.loader)
     adopt_reference(REGISTERED, name, "dataset")
     if name in REGISTERED:
         data = REGISTERED[name](options)
@@ -105,6 +105,8 @@ def load_dataset(name: str, options: DataOptions | None = None) -> Dataset:
     """The dataset called `name`, resized to `options.image_size` if one is given."""
     options = options or DataOptions()
     data = _load_raw(name, options)
+    if isinstance(data, ImageData) and data.stream is not None:
+        return data  # read at its own size and channels
     if isinstance(data, ImageData) and options.image_size and data.shape[-1] != options.image_size:
         data = replace(data, splits={k: resize_images(v, options.image_size) for k, v in data.splits.items()})
     if isinstance(data, ImageData) and options.channels and data.shape[0] != options.channels:

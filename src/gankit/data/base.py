@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -25,6 +27,7 @@ class DataOptions:
     gaussian_std: float = 0.5
     stack_source: str = "mnist-5k"
     stack_size: int = 50_000
+    loader: str = "auto"  # folder: sets: memory, stream, or auto (stream above the memory budget)
 
 
 def scale_images(images: Tensor, value_range: str) -> Tensor:
@@ -44,9 +47,24 @@ def to_uint8(x: Tensor, value_range: str) -> Tensor:
     return (x.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
+class ImageReader(Protocol):
+    """Images read on access: `reader[i]` is a uint8 array (C, H, W)."""
+
+    shape: tuple[int, int, int]
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class ImageData:
-    """Images as uint8 tensors (N, C, H, W) per split, with labels where the set has them."""
+    """Images as uint8 tensors (N, C, H, W) per split, with labels where the set has them.
+
+    A set too large to hold decoded has `stream`, which reads its training images on access
+    (`gankit.data.stream` batches it), and no decoded `train` split; `count` and `images`
+    work for both.
+    """
 
     name: str
     splits: dict[str, Tensor]
@@ -54,16 +72,35 @@ class ImageData:
     kind: str = "image"
     home: str | None = None  # a prepared dataset's folder, where caches of it are kept
     classes: tuple[str, ...] = ()  # class names where labels come from sub-folder names
+    stream: ImageReader | None = None  # the training images, read on access
+    fingerprint: str | None = None  # SHA-256 of the source (a prepared set's manifest, a folder's listing)
 
     @property
     def shape(self) -> tuple[int, ...]:
+        if "train" not in self.splits and self.stream is not None:
+            return tuple(self.stream.shape)
         return tuple(self.splits["train"].shape[1:])
 
-    def tensor(self, split: str = "train", value_range: str = "tanh") -> Tensor:
-        """The split as floats scaled for the generator's output range."""
+    def count(self, split: str = "train") -> int:
+        """The number of images in `split`."""
+        if split == "train" and "train" not in self.splits and self.stream is not None:
+            return len(self.stream)
         if split not in self.splits:
             raise GankitError(f"dataset {self.name} has no split {split!r}")
-        return scale_images(self.splits[split], value_range)
+        return len(self.splits[split])
+
+    def images(self, split: str = "train", index: Tensor | None = None) -> Tensor:
+        """uint8 images (n, C, H, W) of `split` at `index` (all where None), decoded where streamed."""
+        if split == "train" and "train" not in self.splits and self.stream is not None:
+            rows = range(len(self.stream)) if index is None else index.tolist()
+            return torch.from_numpy(np.stack([self.stream[i] for i in rows]))
+        if split not in self.splits:
+            raise GankitError(f"dataset {self.name} has no split {split!r}")
+        return self.splits[split] if index is None else self.splits[split][index]
+
+    def tensor(self, split: str = "train", value_range: str = "tanh") -> Tensor:
+        """The split as floats scaled for the generator's output range (decoded where streamed)."""
+        return scale_images(self.images(split), value_range)
 
 
 @dataclass(frozen=True)

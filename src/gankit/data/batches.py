@@ -18,9 +18,22 @@ from gankit.data.base import ToyData
 from gankit.runtime.distributed import SINGLE, DistContext, shard
 
 
+def epoch_flips(seed: int, epoch: int, n: int) -> Tensor:
+    """Which of `n` examples epoch `epoch` mirrors left-right (`--xflip`): a fair coin per
+    example, drawn from (seed, epoch) alone, so a resumed run flips what an unbroken one would."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.rand(n, generator=generator) < 0.5
+
+
+def flip_rows(batch: Tensor, flip: Tensor) -> Tensor:
+    """`batch` (n, C, H, W) with the rows where `flip` (n,) holds mirrored along W."""
+    return torch.where(flip.to(batch.device).view(-1, 1, 1, 1), batch.flip(-1), batch)
+
+
 class TensorBatches:
     """Batches of `batch_size` rows of `data`, reshuffled every epoch; the last partial batch is dropped.
     With `shuffle` False, batches are consecutive slices in the data's own order, every epoch alike.
+    With `xflip`, each epoch mirrors a random half of the examples (`epoch_flips`).
 
     The whole dataset lives on `data.device`; only the index permutation is drawn on the CPU.
     With several ranks, `batch_size` is per rank and each epoch is one pass of all ranks together.
@@ -34,6 +47,7 @@ class TensorBatches:
         dist: DistContext = SINGLE,
         labels: Tensor | None = None,
         shuffle: bool = True,
+        xflip: bool = False,
     ) -> None:
         global_batch = batch_size * dist.world_size
         if len(data) < global_batch:
@@ -41,7 +55,8 @@ class TensorBatches:
         self.data, self.batch_size, self.dist, self.labels = data, global_batch, dist, labels
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch, self.position = 0, 0
-        self.shuffle = shuffle
+        self.shuffle, self.seed, self.xflip = shuffle, seed, xflip
+        self._flips: tuple[int, Tensor] | None = None  # (epoch, its flips)
         self.order = self._new_order()
         self._order_on_device: tuple[Tensor, Tensor] | None = None  # (order, its copy on data's device)
 
@@ -67,7 +82,15 @@ class TensorBatches:
         index = shard(self._order_on_device[1][self.position : self.position + self.batch_size], self.dist)
         self.position += self.batch_size
         labels = None if self.labels is None else self.labels[index.to(self.labels.device)]
-        return self.data[index], labels
+        batch = self.data[index]
+        if self.xflip:
+            batch = flip_rows(batch, self._epoch_flips()[index.cpu()])
+        return batch, labels
+
+    def _epoch_flips(self) -> Tensor:
+        if self._flips is None or self._flips[0] != self.epoch:
+            self._flips = (self.epoch, epoch_flips(self.seed, self.epoch, len(self.data)))
+        return self._flips[1]
 
     def state_dict(self) -> dict[str, Any]:
         return {

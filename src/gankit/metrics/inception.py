@@ -201,7 +201,7 @@ def inception_metric_with(ctx: EvalContext, network: nn.Module) -> dict[str, Any
     else:
         split, default_n = "train", OWN_DATA_SAMPLES
         protocol = "fid50k_full: generated vs every training image"
-        real = data.splits["train"]
+        real = data.images("train")  # decoded here where the set streams
     real_features, cached = reference_features(network, real, feature_cache_dir(data), ctx.device)
     network_id = getattr(network, "network_id", type(network).__name__)
     fake = to_uint8(ctx.samples(default_n), ctx.info.output)

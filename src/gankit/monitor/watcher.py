@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from gankit.config import TrainConfig
-from gankit.data import Dataset, ImageData, to_uint8
+from gankit.data import Dataset, ImageData, scale_images, to_uint8
 from gankit.metrics import has_class_labels
 from gankit.metrics.classifier import cached_classifier
 from gankit.metrics.features import class_coverage
@@ -75,8 +75,8 @@ class RunWatcher:
 
     def _reference_batch(self, n: int) -> Tensor:
         if isinstance(self.dataset, ImageData):
-            train = self.dataset.tensor("train", self.output)
-            return train[torch.linspace(0, len(train) - 1, n).long()]
+            index = torch.linspace(0, self.dataset.count("train") - 1, n).long()
+            return scale_images(self.dataset.images("train", index), self.output)
         return self.dataset.tensor("test")[:n]
 
     def _cached_classifier(self) -> nn.Module | None:

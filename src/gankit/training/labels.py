@@ -69,9 +69,14 @@ class ClassLabels(LabelSource):
     def __init__(self, dataset: Dataset, dataset_name: str) -> None:
         labels = getattr(dataset, "labels", {}).get("train")
         if labels is None:
-            raise GankitError(f"--conditional needs a labelled dataset; {dataset_name} has no labels")
+            hint = (
+                " (give each class's images a sub-folder of their own)"
+                if dataset_name.startswith("folder:")
+                else ""
+            )
+            raise GankitError(f"--conditional needs a labelled dataset; {dataset_name} has no labels{hint}")
         self.labels = labels
-        self.n_classes = int(labels.max()) + 1
+        self.n_classes = max(int(labels.max()) + 1, len(getattr(dataset, "classes", ())))
 
     def batch_labels(self, device: torch.device) -> Tensor:
         return self.labels.to(device)

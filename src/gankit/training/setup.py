@@ -6,6 +6,7 @@ that need the dataset or the device (not the config alone) are made here, with o
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import torch
@@ -14,6 +15,8 @@ from gankit.augment import parse_policy
 from gankit.config import CUDA_GRAPH_MODES, TrainConfig
 from gankit.data import Dataset, ImageData
 from gankit.data.batches import SyntheticBatches, TensorBatches
+from gankit.data.folder import default_workers
+from gankit.data.stream import StreamBatches
 from gankit.ema import GeneratorEMA, ema_decay
 from gankit.errors import GankitError
 from gankit.experiments.self_condition import SelfConditionLabels
@@ -29,6 +32,8 @@ from gankit.training.step import GANStep, StepOptions
 
 __all__ = [
     "build_gan_step",
+    "data_line",
+    "data_source",
     "eval_metric_names",
     "fixed_noise",
     "layout_line",
@@ -74,7 +79,7 @@ def resolve_steps(config: TrainConfig, dataset: Dataset) -> TrainConfig:
         raise GankitError(
             f"--epochs needs a dataset of fixed size; {dataset.name} is sampled on the fly, use --steps"
         )
-    per_epoch = len(dataset.splits["train"]) // config.optimization.batch_size
+    per_epoch = dataset.count("train") // config.optimization.batch_size
     o = config.optimization
     return config.replace(steps=max(1, round(o.epochs * per_epoch / o.k)))
 
@@ -103,9 +108,30 @@ def make_batches(
     labels: LabelSource,
     device: torch.device,
     dist: DistContext,
-) -> TensorBatches | SyntheticBatches:
-    """The run's batch source: the training split on `device`, or fresh synthetic draws."""
+) -> TensorBatches | StreamBatches | SyntheticBatches:
+    """The run's batch source: the training split on `device`, the images of a streamed set read
+    on the fly, or fresh synthetic draws."""
     seed = config.run.seed + 3
+    d = config.data
+    if isinstance(dataset, ImageData) and dataset.stream is not None:
+        try:
+            return StreamBatches(
+                dataset.stream,
+                config.optimization.batch_size,
+                seed,
+                output,
+                device,
+                dist,
+                labels.batch_labels(torch.device("cpu")),
+                shuffle=not d.sequential_batches,
+                xflip=d.xflip,
+                workers=default_workers() if d.workers is None else d.workers,
+                channels_last=uses_channels_last(config, dataset),
+            )
+        except ValueError as exc:
+            raise GankitError(f"--batch-size {config.optimization.batch_size}: {exc}") from None
+    if d.xflip and not isinstance(dataset, ImageData):
+        raise GankitError(f"--xflip needs image data; {d.dataset} is {dataset.kind} data")
     if isinstance(dataset, ImageData):
         data = dataset.tensor("train", output).to(device)
         if uses_channels_last(config, dataset):
@@ -117,11 +143,37 @@ def make_batches(
                 seed,
                 dist,
                 labels.batch_labels(device),
-                shuffle=not config.data.sequential_batches,
+                shuffle=not d.sequential_batches,
+                xflip=d.xflip,
             )
         except ValueError as exc:
             raise GankitError(f"--batch-size {config.optimization.batch_size}: {exc}") from None
     return SyntheticBatches(dataset, config.optimization.batch_size, seed, device, dist)
+
+
+def data_source(dataset: Dataset, from_python: bool) -> dict[str, Any]:
+    """What config.json records of the data: its kind (builtin, folder, prepared or python), name,
+    size and SHA-256, so that `--resume` can refuse data that is not what the run began on."""
+    if isinstance(dataset, ImageData):
+        if from_python:
+            digest = hashlib.sha256(dataset.images("train").contiguous().numpy().tobytes()).hexdigest()
+            return {"kind": "python", "name": dataset.name, "images": dataset.count(), "sha256": digest}
+        if dataset.fingerprint is not None:
+            kind = "prepared" if dataset.home else "folder"
+            found = {"kind": kind, "name": dataset.name, "images": dataset.count()}
+            return {**found, "sha256": dataset.fingerprint}
+    return {"kind": "python" if from_python else "builtin", "name": dataset.name}
+
+
+def data_line(dataset: Dataset, batches: object) -> str | None:
+    """The start-up line of a user's image set: what was found, and whether it is held or streamed."""
+    if not isinstance(dataset, ImageData) or not dataset.name.startswith("folder:"):
+        return None
+    c, h, w = dataset.shape
+    classes = f", {len(dataset.classes)} classes from sub-folders" if dataset.classes else ""
+    kind = " (a prepared dataset)" if dataset.home else ""
+    how = batches.describe() if isinstance(batches, StreamBatches) else "held in memory"
+    return f"data: {dataset.name}{kind}: {dataset.count()} images of {h}x{w}x{c}{classes}; {how}"
 
 
 def build_gan_step(

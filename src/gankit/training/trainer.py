@@ -39,6 +39,7 @@ from gankit.training.modules import call_with_labels
 from gankit.training.optim import exponential_decay, linear_decay, momentum_ramp
 from gankit.training.setup import (
     build_gan_step,
+    data_source,
     eval_metric_names,
     fixed_noise,
     layout_line,
@@ -72,6 +73,7 @@ class Trainer:
         progress: bool = True,
         callbacks: Sequence[Callback] | None = None,
     ) -> None:
+        self.from_python = dataset is not None  # config.json records data given from Python as such
         if dataset is not None and dataset.name != config.data.dataset:
             config = config.replace(dataset=dataset.name)  # config.json names the data trained on
         config = config.validated()
@@ -234,6 +236,7 @@ class Trainer:
                 **self.layout(),
                 "gankit_version": __version__,
                 "run_id": self.run_id,
+                "data_source": data_source(self.dataset, self.from_python),
             }
             atomic_write_json(
                 self.run_dir / "config.json", {**config, **({"plugins": plugins} if plugins else {})}
