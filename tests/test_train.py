@@ -8,7 +8,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from gankit.config import TrainConfig
-from gankit.data import to_uint8
+from gankit.data import load_dataset, to_uint8
 from gankit.errors import GankitError
 from gankit.outputs.viz import make_grid
 from gankit.training.resume import resume
@@ -148,6 +148,25 @@ def test_epochs_resolve_to_steps(tmp_path):
     assert trainer.config.optimization.steps == round(2 * (n_train // 16) / 2)
     with pytest.raises(GankitError, match="--epochs needs a dataset of fixed size"):
         Trainer(_config(tmp_path, dataset="ring8", model="toy-mlp", steps=None, epochs=1.0))
+
+
+def test_a_run_trained_for_epochs_loads_evaluates_and_resumes(tmp_path):
+    """config.json records the epochs and the steps they came to; reading it back keeps the epochs."""
+    from gankit.cli import main
+
+    out = tmp_path / "run"
+    args = ["train", "--dataset", "digits", "--model", "mlp", "--epochs", "0.5", "--batch-size", "64",
+            "--noise-dim", "8", "--device", "cpu", "--quiet", "--no-tensorboard",
+            "--out", str(out)]  # fmt: skip
+    assert main(args) == 0
+    per_epoch = load_dataset("digits").count() // 64
+    saved = json.loads((out / "config.json").read_text())["optimization"]
+    assert saved["epochs"] == 0.5 and saved["steps"] == round(0.5 * per_epoch)
+    loaded = TrainConfig.load(out / "config.json")
+    assert loaded.optimization.epochs == 0.5 and loaded.optimization.steps is None
+    assert main(["eval", str(out), "--metrics", "parzen", "--n", "50"]) == 0
+    assert main(["train", "--resume", str(out), "--epochs", "1.0", "--quiet"]) == 0
+    assert json.loads((out / "config.json").read_text())["optimization"]["steps"] == per_epoch
 
 
 @pytest.mark.parametrize(

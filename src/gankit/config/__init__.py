@@ -150,8 +150,14 @@ class TrainConfig:
         if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
             raise GankitError(f"{path} is damaged: plugins must be a list of module names")
         import_plugins(plugins)
+        data = {k: v for k, v in data.items() if k not in RUN_KEYS}
+        # a run trained for --epochs records the steps they came to as well; the epochs decide
+        o = optimization = data.get("optimization", data)
+        if isinstance(o, dict) and o.get("epochs") is not None and o.get("steps") is not None:
+            optimization = {**optimization, "steps": None}
+            data = {**data, "optimization": optimization} if "optimization" in data else optimization
         try:
-            return cls.from_dict({k: v for k, v in data.items() if k not in RUN_KEYS}).validated()
+            return cls.from_dict(data).validated()
         except GankitError as err:
             raise GankitError(f"{path}: {err}") from None
 
