@@ -353,3 +353,14 @@ def test_factored_labels_are_one_hot_and_projection_factor_by_factor():
     torch.testing.assert_close(d(x, labels) - d(x), (expected * features).sum(1))
     with pytest.raises(ValueError, match=r"label factors \(2, 3\) make 6 classes, not 24"):
         build_models("mlp", (1, 8, 8), 5, ModelOptions(n_classes=24, label_factors=(2, 3)))
+
+
+def test_mlp_2014_is_the_mlp_with_the_released_codes_initialisation():
+    g, d = build_models("mlp-2014", (1, 28, 28), 100)
+    g_ref, d_ref = build_models("mlp", (1, 28, 28), 100)
+    assert [p.shape for p in g.parameters()] == [p.shape for p in g_ref.parameters()]
+    assert [p.shape for p in d.parameters()] == [p.shape for p in d_ref.parameters()]
+    for net, irange in ((g, 0.05), (d, 0.005)):
+        weights = [m.weight for m in net.modules() if isinstance(m, nn.Linear)]
+        assert all(w.abs().max() <= irange and w.abs().max() > 0.9 * irange for w in weights)
+        assert all(torch.all(m.bias == 0) for m in net.modules() if isinstance(m, nn.Linear))

@@ -37,6 +37,9 @@ class ModelEntry:
 
 MODELS: dict[str, ModelEntry] = {
     "mlp": ModelEntry(mlp.build, "sigmoid", "image", None, "2014 paper: ReLU MLP G, maxout D"),
+    "mlp-2014": ModelEntry(
+        mlp.build_2014, "sigmoid", "image", None, "mlp initialised as the 2014 paper's released code"
+    ),
     "dcgan": ModelEntry(dcgan.build, "tanh", "image", dcgan.SIZES, "DCGAN guidelines", widths=True),
     "keras-mnist": ModelEntry(keras_mnist.build, "tanh", "image", (28,), "the Keras MNIST GAN"),
     "keras-mnist-relu": ModelEntry(

@@ -60,3 +60,20 @@ class MaxoutDiscriminator(nn.Module):
 
 def build(shape: tuple[int, ...], noise_dim: int) -> tuple[nn.Module, nn.Module]:
     return MLPGenerator(shape, noise_dim), MaxoutDiscriminator(shape)
+
+
+def uniform_init(module: nn.Module, irange: float) -> nn.Module:
+    """Every weight ~ U(-irange, irange), every bias 0: pylearn2's `irange` initialisation."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Linear):
+            nn.init.uniform_(layer.weight, -irange, irange)
+            nn.init.zeros_(layer.bias)
+    return module
+
+
+def build_2014(shape: tuple[int, ...], noise_dim: int) -> tuple[nn.Module, nn.Module]:
+    """The same networks initialised as the paper's released code (its mnist.yaml) does:
+    G's weights ~ U(-0.05, 0.05), D's ~ U(-0.005, 0.005), biases 0. (Its G also starts its output
+    biases at the logits of the data's pixel means, which a builder given only a shape cannot.)"""
+    generator, discriminator = build(shape, noise_dim)
+    return uniform_init(generator, 0.05), uniform_init(discriminator, 0.005)
