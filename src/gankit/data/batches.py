@@ -30,7 +30,77 @@ def flip_rows(batch: Tensor, flip: Tensor) -> Tensor:
     return torch.where(flip.to(batch.device).view(-1, 1, 1, 1), batch.flip(-1), batch)
 
 
-class TensorBatches:
+class EpochOrder:
+    """The order in which epochs visit `n` examples in global batches of `batch_size * world_size`:
+    a permutation per epoch from a private generator (or the examples' own order without
+    `shuffle`), the last partial batch dropped, and with `xflip` the examples each epoch mirrors.
+    Its state (generator, order, epoch, position) is what a checkpoint keeps of a batch source.
+    """
+
+    def __init__(
+        self, n: int, batch_size: int, seed: int, dist: DistContext, shuffle: bool, xflip: bool
+    ) -> None:
+        global_batch = batch_size * dist.world_size
+        if n < global_batch:
+            raise ValueError(f"dataset has {n} examples, fewer than one batch of {global_batch}")
+        self.n, self.batch_size, self.dist = n, global_batch, dist
+        self.shuffle, self.seed, self.xflip = shuffle, seed, xflip
+        self.generator = torch.Generator().manual_seed(seed)
+        self.epoch, self.position = 0, 0
+        self.order = self._new_order()
+        self._flips: tuple[int, Tensor] | None = None  # (epoch, its flips)
+
+    def epochs_done(self, batches: int) -> float:
+        """Passes over the data that `batches` global batches make."""
+        return batches * self.batch_size / self.n
+
+    def _new_order(self) -> Tensor:
+        if not self.shuffle:
+            return torch.arange(self.n)
+        return torch.randperm(self.n, generator=self.generator)
+
+    def _advance(self) -> int:
+        """Move on by one global batch (to a new epoch where this one has no full batch left);
+        the batch's start in `order`."""
+        if self.position + self.batch_size > self.n:
+            self.order = self._new_order()
+            self.epoch, self.position = self.epoch + 1, 0
+            self._new_epoch()
+        start = self.position
+        self.position += self.batch_size
+        return start
+
+    def _new_epoch(self) -> None:
+        """Called when an epoch begins, and after a restore."""
+
+    def _epoch_flips(self) -> Tensor:
+        """This epoch's `epoch_flips` of every example."""
+        if self._flips is None or self._flips[0] != self.epoch:
+            self._flips = (self.epoch, epoch_flips(self.seed, self.epoch, self.n))
+        return self._flips[1]
+
+    def next(self) -> Tensor:
+        return self.next_labeled()[0]
+
+    def next_labeled(self) -> tuple[Tensor, Tensor | None]:
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "generator": self.generator.get_state(),
+            "order": self.order,
+            "epoch": self.epoch,
+            "position": self.position,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+        self.order = state["order"].clone()
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self._new_epoch()
+
+
+class TensorBatches(EpochOrder):
     """Batches of `batch_size` rows of `data`, reshuffled every epoch; the last partial batch is dropped.
     With `shuffle` False, batches are consecutive slices in the data's own order, every epoch alike.
     With `xflip`, each epoch mirrors a random half of the examples (`epoch_flips`).
@@ -49,61 +119,21 @@ class TensorBatches:
         shuffle: bool = True,
         xflip: bool = False,
     ) -> None:
-        global_batch = batch_size * dist.world_size
-        if len(data) < global_batch:
-            raise ValueError(f"dataset has {len(data)} examples, fewer than one batch of {global_batch}")
-        self.data, self.batch_size, self.dist, self.labels = data, global_batch, dist, labels
-        self.generator = torch.Generator().manual_seed(seed)
-        self.epoch, self.position = 0, 0
-        self.shuffle, self.seed, self.xflip = shuffle, seed, xflip
-        self._flips: tuple[int, Tensor] | None = None  # (epoch, its flips)
-        self.order = self._new_order()
+        super().__init__(len(data), batch_size, seed, dist, shuffle, xflip)
+        self.data, self.labels = data, labels
         self._order_on_device: tuple[Tensor, Tensor] | None = None  # (order, its copy on data's device)
-
-    def epochs_done(self, batches: int) -> float:
-        """Passes over the data that `batches` global batches make."""
-        return batches * self.batch_size / len(self.data)
-
-    def _new_order(self) -> Tensor:
-        if not self.shuffle:
-            return torch.arange(len(self.data))
-        return torch.randperm(len(self.data), generator=self.generator)
-
-    def next(self) -> Tensor:
-        return self.next_labeled()[0]
 
     def next_labeled(self) -> tuple[Tensor, Tensor | None]:
         """The next batch (batch, *shape) and its labels (batch,), or None without labels."""
-        if self.position + self.batch_size > len(self.data):
-            self.order = self._new_order()
-            self.epoch, self.position = self.epoch + 1, 0
+        start = self._advance()
         if self._order_on_device is None or self._order_on_device[0] is not self.order:
             self._order_on_device = (self.order, self.order.to(self.data.device))  # one copy per epoch
-        index = shard(self._order_on_device[1][self.position : self.position + self.batch_size], self.dist)
-        self.position += self.batch_size
+        index = shard(self._order_on_device[1][start : start + self.batch_size], self.dist)
         labels = None if self.labels is None else self.labels[index.to(self.labels.device)]
         batch = self.data[index]
         if self.xflip:
             batch = flip_rows(batch, self._epoch_flips()[index.cpu()])
         return batch, labels
-
-    def _epoch_flips(self) -> Tensor:
-        if self._flips is None or self._flips[0] != self.epoch:
-            self._flips = (self.epoch, epoch_flips(self.seed, self.epoch, len(self.data)))
-        return self._flips[1]
-
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "generator": self.generator.get_state(),
-            "order": self.order,
-            "epoch": self.epoch,
-            "position": self.position,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.set_state(state["generator"])
-        self.order = state["order"].clone()
-        self.epoch, self.position = int(state["epoch"]), int(state["position"])
 
 
 class SyntheticBatches:

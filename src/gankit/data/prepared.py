@@ -10,7 +10,6 @@ with `allow_pickle=False`; the manifest is checked against the array before use.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import warnings
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 
 from gankit.data.base import ImageData
+from gankit.data.download import sha256_file
 from gankit.data.folder import MANIFEST, MEMORY_BUDGET, ArrayReader, FileReader, list_images
 from gankit.errors import GankitError
 from gankit.outputs.files import atomic_write_json, read_json
@@ -29,14 +29,6 @@ __all__ = ["FORMAT", "load_prepared", "prepare_dataset"]
 
 FORMAT = "gankit-prepared-images"
 VERSION = 1
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def prepare_dataset(
@@ -113,7 +105,7 @@ def prepare_dataset(
             "skipped": len(bad),
             "images": "images.npy",
             "labels": "labels.npy" if labels is not None else None,
-            "sha256": _sha256(tmp / "images.npy"),
+            "sha256": sha256_file(tmp / "images.npy"),
         }
         atomic_write_json(tmp / MANIFEST, manifest)
         if target.exists():

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from gankit.data import Dataset
-from gankit.data.batches import TensorBatches
+from gankit.data.batches import EpochOrder, TensorBatches
 from gankit.errors import GankitError
 from gankit.experiments.clustering import MAX_CHANNEL_LABELS, ClusterLabels, cluster_training_images
 from gankit.experiments.config import CLUSTERED_ONCE
@@ -61,7 +61,12 @@ class SelfConditionLabels(LabelSource):
             )
         return factors
 
-    def attach(self, batches: TensorBatches | SyntheticBatches) -> None:
+    def attach(self, batches: EpochOrder | SyntheticBatches) -> None:
+        if isinstance(batches, EpochOrder) and not isinstance(batches, TensorBatches):
+            raise GankitError(
+                f"--self-condition clusters a training set held in memory; {self.config.data.dataset} "
+                "is streamed (give --loader memory)"
+            )
         if not isinstance(batches, TensorBatches):
             raise GankitError(
                 f"--self-condition clusters a set of training images; {self.config.data.dataset} is "

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gankit.data.batches import SyntheticBatches, TensorBatches
+from gankit.data.batches import EpochOrder, SyntheticBatches
 from gankit.noise import sample_noise
 from gankit.runtime.distributed import DistContext, shard
 from gankit.training.labels import LabelSource
@@ -28,7 +28,7 @@ class IterationInputs:
 
     def __init__(
         self,
-        batches: TensorBatches | SyntheticBatches,
+        batches: EpochOrder | SyntheticBatches,
         labels: LabelSource,
         noise: str,
         noise_dim: int,

@@ -17,7 +17,7 @@ from gankit.data import Dataset
 from gankit.errors import GankitError
 
 if TYPE_CHECKING:
-    from gankit.data.batches import SyntheticBatches, TensorBatches
+    from gankit.data.batches import EpochOrder, SyntheticBatches
 
 __all__ = ["ClassLabels", "LabelSource", "NoLabels"]
 
@@ -32,7 +32,7 @@ class LabelSource:
         """The training split's labels (N,) on `device`, for the batch source; None: unlabelled."""
         return None
 
-    def attach(self, batches: TensorBatches | SyntheticBatches) -> None:
+    def attach(self, batches: EpochOrder | SyntheticBatches) -> None:
         """Called once with the run's batch source (which it may relabel later)."""
 
     def before_step(self, step: int, discriminator: nn.Module) -> None:
