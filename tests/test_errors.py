@@ -86,6 +86,9 @@ def test_eval_of_a_folder_run_says_what_applies_instead_of_writing_nothing(tmp_p
     assert "need the Inception-v3 weights" in line and "--inception-weights PATH" in line, line
     assert main(["eval", str(run), "--inception-weights", str(tmp_path / "nope.pth")]) == 2
     assert "--inception-weights" in _one_error_line(capsys)
+    again = ["train", *args[1:-1], str(tmp_path / "run2"), "--eval-every", "1", "--eval-metrics", "inception"]
+    assert main(again) == 2  # refused before the first step, not after
+    assert "need the Inception-v3 weights" in _one_error_line(capsys) and not (tmp_path / "run2").exists()
     assert main(["eval", str(run), "--metrics", "parzen"]) == 2
     line = _one_error_line(capsys)
     assert "metric parzen does not apply to dataset folder:" in line and "it needs image data with" in line

@@ -37,6 +37,7 @@ from gankit.outputs.files import atomic_write_bytes
 __all__ = [
     "WEIGHTS_ENV",
     "WEIGHTS_FILE",
+    "check_inception",
     "inception_metrics",
     "load_inception",
     "reference_features",
@@ -99,17 +100,23 @@ class InceptionFeatures(nn.Module):
         return features.reshape(len(x), -1), logits.reshape(len(x), -1)
 
 
-def load_inception(weights: str | None) -> nn.Module:
-    """The feature network: torchmetrics' Inception-v3 with the weights `weights_path` finds.
-
-    Any module with a `network_id` and the same call (uint8 images -> features, logits) stands
-    in for it (the tests use a small one)."""
+def check_inception(weights: str | None) -> Path:
+    """The weights file, once torch-fidelity is known to be installed; a one-line error otherwise
+    (training with `--eval-metrics inception` checks this before its first step)."""
     path = weights_path(weights)
     try:
         import torch_fidelity  # noqa: F401
     except (ImportError, ModuleNotFoundError) as err:
         raise GankitError(f"the inception metrics need torch-fidelity: {_INSTALL} ({err})") from None
-    return InceptionFeatures(path)
+    return path
+
+
+def load_inception(weights: str | None) -> nn.Module:
+    """The feature network: torchmetrics' Inception-v3 with the weights `weights_path` finds.
+
+    Any module with a `network_id` and the same call (uint8 images -> features, logits) stands
+    in for it (the tests use a small one)."""
+    return InceptionFeatures(check_inception(weights))
 
 
 def _rgb(images: Tensor) -> Tensor:

@@ -260,6 +260,10 @@ def eval_metric_names(config: TrainConfig, dataset: Dataset, dist: DistContext) 
             select_metrics(parse_names(c.evaluation.eval_metrics), dataset, c.data.dataset)
         return []
     names = select_metrics(parse_names(c.evaluation.eval_metrics or None), dataset, c.data.dataset)
+    if "inception" in names:  # its weights are checked now, not after the first stretch of training
+        from gankit.metrics.inception import check_inception
+
+        check_inception(c.evaluation.inception_weights)
     if dist.enabled:
         prepare_metrics(names, dataset, c.data_options())
     return names
