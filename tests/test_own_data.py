@@ -251,3 +251,13 @@ def test_resume_refuses_data_other_than_the_runs(tmp_path, capsys):
     resumed = resume(tmp_path / "py", {"steps": 3}, progress=False, dataset=data)
     assert resumed.step == 2
     resumed.close()
+
+
+def test_xflip_and_loader_errors_name_the_option(tmp_path, capsys):
+    base = ["train", "--model", "toy-mlp", "--steps", "1", "--out", str(tmp_path / "r"), "--quiet"]
+    assert main([*base, "--dataset", "ring8", "--xflip"]) == 2
+    assert "--xflip needs image data; ring8 is vector data" in _one_line(capsys)
+    assert main([*base, "--dataset", "ring8", "--loader", "disk"]) == 2
+    assert "unknown --loader 'disk'; choose one of: auto, memory, stream" in _one_line(capsys)
+    assert main([*base, "--dataset", "ring8", "--workers", "-1"]) == 2
+    assert "--workers must be an integer in 0..64" in _one_line(capsys)
