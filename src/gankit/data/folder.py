@@ -12,11 +12,13 @@ counts them; a source without any image is an error.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import warnings
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +66,15 @@ class ImageFiles:
             return archive.read(self.names[index])
         with zipfile.ZipFile(self.root) as handle:
             return handle.read(self.names[index])
+
+    @contextlib.contextmanager
+    def opened(self) -> Iterator[zipfile.ZipFile | None]:
+        """The archive opened once for many reads (None for a folder)."""
+        if not self.archive:
+            yield None
+            return
+        with zipfile.ZipFile(self.root) as handle:
+            yield handle
 
     def fingerprint(self) -> str:
         """SHA-256 of the file list with each file's size: changes when files are added or replaced."""
@@ -134,13 +145,14 @@ def _probe_channels(files: ImageFiles) -> int:
     """3 if any of the first `CHANNEL_PROBE` readable files is in colour, else 1."""
     from PIL import Image
 
-    for index in range(min(len(files.names), CHANNEL_PROBE)):
-        try:
-            with Image.open(io.BytesIO(files.read(index))) as image:
-                if image.mode not in GRAY_MODES:
-                    return 3
-        except (OSError, ValueError):
-            continue
+    with files.opened() as archive:
+        for index in range(min(len(files.names), CHANNEL_PROBE)):
+            try:
+                with Image.open(io.BytesIO(files.read(index, archive))) as image:
+                    if image.mode not in GRAY_MODES:
+                        return 3
+            except (OSError, ValueError):
+                continue
     return 1
 
 
@@ -211,8 +223,7 @@ def _with_readable_headers(files: ImageFiles) -> tuple[ImageFiles, list[str]]:
     from PIL import Image
 
     keep, bad = [], []
-    archive = zipfile.ZipFile(files.root) if files.archive else None
-    try:
+    with files.opened() as archive:
         for index, name in enumerate(files.names):
             try:
                 source = io.BytesIO(files.read(index, archive)) if archive else Path(files.root) / name
@@ -220,9 +231,6 @@ def _with_readable_headers(files: ImageFiles) -> tuple[ImageFiles, list[str]]:
                     keep.append(index)
             except (OSError, ValueError):
                 bad.append(name)
-    finally:
-        if archive is not None:
-            archive.close()
     if not keep:
         raise GankitError(f"no readable images ({', '.join(SUFFIXES)}) in {files.root}")
     names = tuple(files.names[i] for i in keep)
