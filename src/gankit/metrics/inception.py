@@ -57,6 +57,12 @@ def default_weights_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
 
 
+def _home_relative(path: Path) -> str:
+    """`path` with the home directory written as ~."""
+    home = Path.home()
+    return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
+
+
 def weights_path(given: str | None) -> Path:
     """The weights file: `given`, else $GANKIT_INCEPTION_WEIGHTS, else torch's hub cache; an error
     that says how to get it where none of them is a file."""
@@ -71,7 +77,7 @@ def weights_path(given: str | None) -> Path:
     raise GankitError(
         f"the inception metrics need the Inception-v3 weights {WEIGHTS_FILE} (torch-fidelity's release "
         f"v0.2.0 on GitHub), which cannot be downloaded here: fetch it on a connected machine and give "
-        f"--inception-weights PATH, set {WEIGHTS_ENV}, or put it in {cached.parent}"
+        f"--inception-weights PATH, set {WEIGHTS_ENV}, or put it in {_home_relative(cached.parent)}"
     )
 
 
