@@ -504,3 +504,16 @@ def test_sharded_samples_of_a_conditional_generator_match_one_process(monkeypatc
         for rank in (0, 1)
     ]
     assert torch.allclose(torch.cat(shares)[:7], whole, atol=1e-6)  # rank 1 starts at sample 4, class 1
+
+
+def test_generate_chunks_concatenate_to_generate():
+    from gankit.models import build_generator
+    from gankit.sampling.generator import GeneratorInfo, generate, generate_chunks
+
+    torch.manual_seed(0)
+    g = build_generator("dcgan", (1, 28, 28), 8, width=4)
+    info = GeneratorInfo("dcgan", (1, 28, 28), "normal", 8, "tanh", "image", "mnist-5k", step=0)
+    whole = generate(g, info, 23, seed=5, batch=4)
+    parts = list(generate_chunks(g, info, 23, 10, seed=5, batch=4))
+    assert [len(p) for p in parts] == [10, 10, 3] and not whole.requires_grad
+    torch.testing.assert_close(torch.cat(parts), whole, rtol=0, atol=1e-6)  # batches split differently

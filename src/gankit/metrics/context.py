@@ -4,6 +4,7 @@ shared by several metrics (pixels in [0, 1], the classifier's features, the stac
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -13,7 +14,7 @@ from gankit.data import DataOptions, Dataset, ImageData, load_dataset, to_uint8
 from gankit.models.parts import eval_mode
 from gankit.noise import sample_noise
 from gankit.runtime.distributed import SINGLE, DistContext, broadcast_int, gather_rows
-from gankit.sampling.generator import GeneratorInfo, balanced_labels, generate
+from gankit.sampling.generator import GeneratorInfo, balanced_labels, generate, generate_chunks
 
 __all__ = [
     "EvalContext",
@@ -52,6 +53,15 @@ class EvalContext:
         broadcast_int(n, self.dist, self.device)
         broadcast_int(self.seed, self.dist, self.device)
         return _sharded_samples(self.generator, self.info, n, self.seed, self.device, self.dist)
+
+    def sample_chunks(self, default_n: int, chunk: int = 5000) -> Iterator[Tensor]:
+        """The samples of `samples(default_n)`, `chunk` at a time (in a process group: all at once)."""
+        if self.dist.enabled:
+            yield self.samples(default_n)
+            return
+        yield from generate_chunks(
+            self.generator, self.info, self.n or default_n, chunk, seed=self.seed, device=self.device
+        )
 
 
 @torch.no_grad()

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -150,24 +152,47 @@ def images_key(images: Tensor) -> str:
     return digest.hexdigest()[:16]
 
 
+@dataclass(frozen=True)
+class Reference:
+    """The real images a metric compares with: `count` of them, read `read(start, stop)` a chunk
+    at a time, identified by `key` (the SHA-256 of the images, or of the source they come from)."""
+
+    count: int
+    read: Callable[[int, int], Tensor]
+    key: str
+
+    @classmethod
+    def of(cls, images: Tensor) -> Reference:
+        return cls(len(images), lambda start, stop: images[start:stop], images_key(images))
+
+
 def reference_features(
-    network: nn.Module, images: Tensor, directory: Path, device: torch.device | str = "cpu"
+    network: nn.Module,
+    reference: Reference,
+    directory: Path,
+    device: torch.device | str = "cpu",
+    chunk: int = 5000,
 ) -> tuple[Tensor, bool]:
-    """The features of the reference `images`, from the cache in `directory` where they are there
-    (keyed by the images' SHA-256 and the network), else computed and cached; and whether cached."""
+    """The features of the reference images, from the cache in `directory` where they are there
+    (keyed by the reference's key and the network), else computed a chunk at a time and cached;
+    and whether they came from the cache."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file, save
 
-    name = f"{getattr(network, 'network_id', type(network).__name__)}-{images_key(images)}.safetensors"
+    name = f"{getattr(network, 'network_id', type(network).__name__)}-{reference.key[:16]}.safetensors"
     path = directory / name
     if path.is_file():
         try:
             features = load_file(path)["features"]
-            if features.ndim == 2 and len(features) == len(images):
+            if features.ndim == 2 and len(features) == reference.count:
                 return features, True
         except (SafetensorError, OSError, KeyError):
             pass  # a damaged cache file is recomputed and replaced
-    features, _ = extract(network, images, device)
+    parts = [
+        extract(network, reference.read(start, min(start + chunk, reference.count)), device)[0]
+        for start in range(0, reference.count, chunk)
+    ]
+    features = torch.cat(parts)
     directory.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, save({"features": features.contiguous()}))
     return features, False
@@ -204,32 +229,52 @@ def feature_cache_dir(data: ImageData) -> Path:
     return Path(data.home) / "cache" if data.home else cache_dir() / "features"
 
 
+def own_reference(data: ImageData) -> Reference:
+    """Every training image of a set of the user's own, read a chunk at a time (decoded where the
+    set streams), keyed by the set's fingerprint where it has one (a prepared set's SHA-256)."""
+    count = data.count("train")
+
+    def read(start: int, stop: int) -> Tensor:
+        return data.images("train", torch.arange(start, stop))
+
+    if data.fingerprint is None:
+        return Reference.of(data.images("train"))
+    if data.home:  # a prepared set: the SHA-256 of its images.npy
+        return Reference(count, read, data.fingerprint)
+    # a folder or zip: its listing's SHA-256 with the size and channels it is decoded at
+    return Reference(count, read, hashlib.sha256(f"{data.fingerprint}:{data.shape}".encode()).hexdigest())
+
+
 def inception_metric_with(ctx: EvalContext, network: nn.Module) -> dict[str, Any]:
     """The `inception` metric of `ctx` with feature network `network`."""
     data = ctx.dataset
     assert isinstance(data, ImageData)
     if "test" in data.splits:
         split, default_n, protocol = "test", TEST_SPLIT_SAMPLES, "10k generated vs the test split"
-        real = data.splits["test"][:TEST_SPLIT_SAMPLES]
+        reference = Reference.of(data.splits["test"][:TEST_SPLIT_SAMPLES])
     else:
         split, default_n = "train", OWN_DATA_SAMPLES
         protocol = "fid50k_full: generated vs every training image"
-        real = data.images("train")  # decoded here where the set streams
-    real_features, cached = reference_features(network, real, feature_cache_dir(data), ctx.device)
+        reference = own_reference(data)
+    real_features, cached = reference_features(network, reference, feature_cache_dir(data), ctx.device)
     network_id = getattr(network, "network_id", type(network).__name__)
-    fake = to_uint8(ctx.samples(default_n), ctx.info.output)
-    fake_features, fake_logits = extract(network, fake, ctx.device)
-    scores = inception_metrics(fake_features, fake_logits, real_features)
+    fake_features, fake_logits = [], []
+    for samples in ctx.sample_chunks(default_n):  # 50,000 large images need not sit in memory at once
+        features, logits = extract(network, to_uint8(samples, ctx.info.output), ctx.device)
+        fake_features.append(features)
+        fake_logits.append(logits)
+    fake_features_all, fake_logits_all = torch.cat(fake_features), torch.cat(fake_logits)
+    scores = inception_metrics(fake_features_all, fake_logits_all, real_features)
     subset = scores.pop("kid_subset_size")
     return {
         "settings": {
             "protocol": protocol,
             "features": f"{network_id} pool ({real_features.shape[1]})",
             "library": "torchmetrics",
-            "generated": len(fake),
+            "generated": len(fake_features_all),
             "real_split": split,
-            "real": len(real),
-            "reference_sha256": images_key(real),
+            "real": reference.count,
+            "reference_sha256": reference.key,
             "reference_features_cached": cached,
             "kid_subset_size": subset,
             "is_splits": 10,

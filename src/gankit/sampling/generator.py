@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,12 +171,29 @@ def generate(
     `label` picks the class of a conditional generator (default: classes in turn, sample i
     of class i mod K, however the samples are split into batches or ranks).
     """
+    return torch.cat(list(generate_chunks(generator, info, n, max(n, 1), seed, batch, device, label)))
+
+
+def generate_chunks(
+    generator: nn.Module,
+    info: GeneratorInfo,
+    n: int,
+    chunk: int,
+    seed: int = 0,
+    batch: int = 500,
+    device: str | torch.device = "cpu",
+    label: int | None = None,
+) -> Iterator[Tensor]:
+    """The samples `generate` draws, `chunk` at a time (so that 50,000 large images need not sit
+    in memory at once); the same noise and labels, so the chunks concatenate to `generate`'s."""
     rng = torch.Generator().manual_seed(seed)
     noise = sample_noise(info.noise, n, info.noise_dim, rng)  # (n, noise_dim)
     labels = _labels(info, label, n)
     if labels is None:
         labels = balanced_labels(torch.arange(n), info)
-    return _through(generator, noise, batch, device, labels)
+    for start in range(0, n, chunk):
+        part = None if labels is None else labels[start : start + chunk]
+        yield _through(generator, noise[start : start + chunk], batch, device, part)
 
 
 _GOLDEN = 0.6180339887498949  # frac((i + 1/2) * golden) spreads any run of indices evenly over [0, 1)
@@ -208,10 +226,12 @@ def _labels(info: GeneratorInfo, label: int | None, n: int) -> Tensor | None:
     return torch.full((n,), label, dtype=torch.long)
 
 
+@torch.no_grad()
 def _through(
     generator: nn.Module, noise: Tensor, batch: int, device: str | torch.device, labels: Tensor | None
 ) -> Tensor:
-    """`noise` through `generator` in eval mode, `batch` rows at a time; G's mode is put back."""
+    """`noise` through `generator` in eval mode, `batch` rows at a time, without a graph; G's mode
+    is put back."""
     chunks = []
     with eval_mode(generator):
         for i in range(0, len(noise), batch):
