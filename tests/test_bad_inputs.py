@@ -162,6 +162,19 @@ def _other_command_cases() -> list[list[str]]:
         cases.append(["report", "{run}", "--serve", "--port", value])
     cases += [["report", "{tmp}/no-such-run"], ["report", "{tmp}/file"], ["report", "{tmp}/empty"]]
     cases += [["report", "\x00"], ["report"], ["report", "{run}", "--serve=yes"]]
+    cases += [["eval", "{run}", "--inception-weights", v] for v in ("{tmp}/no-such.pth", "\x00", "")]
+    prepare = ["dataset", "prepare", "{tmp}/empty", "{tmp}/prepared"]
+    cases += [
+        [*prepare[:2], source, "{tmp}/prepared", "--size", "32"] for source in ("{tmp}/nope", "{tmp}/file")
+    ]
+    cases += [
+        [*prepare, "--size", "32"],
+        [*prepare[:3], "{tmp}/file", "--size", "32"],
+    ]  # no image; DEST a file
+    cases += [[*prepare, "--size", v] for v in ("abc", "0", "-8", "100", "")]
+    cases += [[*prepare, "--size", "32", "--channels", v] for v in ("2", "abc")]
+    cases += [["dataset"], ["dataset", "prepare"], ["dataset", "prepare", "{tmp}/empty"], ["dataset", "nope"]]
+    cases += [["dataset", "prepare", "\x00", "{tmp}/p", "--size", "32"]]
     cases += [["theory", "--seed", v] for v in ("abc", "-1", str(2**64), "")]
     cases += [["theory", "--out", v, "--quick"] for v in ("{tmp}/file", "\x00")]
     cases += [["no-such-command"], [], ["train", "--no-such-option"], ["--debug"], ["sample"]]

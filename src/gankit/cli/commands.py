@@ -76,6 +76,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         positive_int("n", args.n)
     seed_in_range("seed", args.seed)
     _paths(args, "run_dir", "inception_weights")
+    if args.inception_weights is not None and not Path(args.inception_weights).is_file():
+        raise GankitError(f"--inception-weights {args.inception_weights}: no such file")
     drs = drs_options(args)
     wrap, variant = None, ""  # the CLI names the variant: `<metric>+drs...` beside the plain scores
     if drs is not None:
