@@ -80,12 +80,13 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     worker_counts = [int(w) for w in args.workers.split(",")]
-    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, {torch.get_num_threads()} threads; batch {BATCH}")
+    threads = torch.get_num_threads()
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, {threads} threads; batch {BATCH}")
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "photos").mkdir()
         folder = photo_folder(Path(tmp) / "photos", args.images)
-        header = "| size | source | " + " | ".join(f"{w} workers" for w in worker_counts) + " | dcgan training |"
-        print(header)
+        columns = " | ".join(f"{w} workers" for w in worker_counts)
+        print(f"| size | source | {columns} | dcgan training |")
         print("|" + "---|" * (3 + len(worker_counts)))
         for size in sizes:
             prepared = Path(tmp) / f"prepared-{size}"

@@ -65,7 +65,8 @@ class DataConfig:
     )
     workers: int | None = option(
         None,
-        "worker processes that read a streamed set (default: 2, fewer on a 2-core machine)",
+        "worker processes that read a streamed set (default: none when training on the CPU; "
+        "on a GPU 2, fewer on a 2-core machine)",
         resumable=True,
     )
 

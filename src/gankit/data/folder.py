@@ -282,6 +282,10 @@ def load_folder(root: str, image_size: int | None, channels: int | None, loader:
     return ImageData(name=name, splits={"train": tensor}, labels=labels, **common)
 
 
-def default_workers() -> int:
-    """Worker processes for streaming: up to 2, fewer on a machine with fewer cores."""
+def default_workers(device: torch.device) -> int:
+    """Worker processes for streaming: none when training on the CPU (workers would take its cores
+    from training, and their hand-over costs more than reading in place: docs/performance.md);
+    for an accelerator up to 2, fewer on a machine with fewer cores."""
+    if device.type == "cpu":
+        return 0
     return max(0, min(2, (os.cpu_count() or 1) - 1))

@@ -125,7 +125,7 @@ def make_batches(
                 labels.batch_labels(torch.device("cpu")),
                 shuffle=not d.sequential_batches,
                 xflip=d.xflip,
-                workers=default_workers() if d.workers is None else d.workers,
+                workers=default_workers(device) if d.workers is None else d.workers,
                 channels_last=uses_channels_last(config, dataset),
             )
         except ValueError as exc:
