@@ -261,3 +261,11 @@ def test_xflip_and_loader_errors_name_the_option(tmp_path, capsys):
     assert "unknown --loader 'disk'; choose one of: auto, memory, stream" in _one_line(capsys)
     assert main([*base, "--dataset", "ring8", "--workers", "-1"]) == 2
     assert "--workers must be an integer in 0..64" in _one_line(capsys)
+
+
+def test_auto_streams_only_past_the_memory_budget():
+    from gankit.data.folder import MEMORY_BUDGET, streams
+
+    fits = MEMORY_BUDGET // (3 * 128 * 128 * 4)  # images of 3x128x128 whose float32 copy fits
+    assert not streams("auto", fits, (3, 128, 128)) and streams("auto", fits + 1, (3, 128, 128))
+    assert streams("stream", 1, (1, 8, 8)) and not streams("memory", 10**8, (3, 256, 256))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import math
 import os
 import warnings
 import zipfile
@@ -38,6 +39,7 @@ __all__ = [
     "ImageFiles",
     "list_images",
     "load_folder",
+    "streams",
 ]
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -238,8 +240,10 @@ def _with_readable_headers(files: ImageFiles) -> tuple[ImageFiles, list[str]]:
     return ImageFiles(files.root, names, files.archive, classes, labels), bad
 
 
-def _float_bytes(count: int, channels: int, size: int) -> int:
-    return count * channels * size * size * 4
+def streams(loader: str, count: int, shape: tuple[int, int, int]) -> bool:
+    """Whether a set of `count` images of `shape` is read on the fly: asked for (`stream`), or
+    (`auto`) where its float32 training split would pass `MEMORY_BUDGET`."""
+    return loader == "stream" or (loader == "auto" and count * math.prod(shape) * 4 > MEMORY_BUDGET)
 
 
 def load_folder(root: str, image_size: int | None, channels: int | None, loader: str = "auto") -> ImageData:
@@ -255,17 +259,16 @@ def load_folder(root: str, image_size: int | None, channels: int | None, loader:
     files = list_images(root)
     size = image_size or DEFAULT_SIZE
     channels = channels or _probe_channels(files)
-    labels = {"train": torch.tensor(files.labels)} if files.classes else {}
     common: dict[str, Any] = {"classes": files.classes, "fingerprint": files.fingerprint()}
-    reader = FileReader(files, channels, size)
     name = f"folder:{root}"
-    if loader == "stream" or (loader == "auto" and _float_bytes(len(reader), channels, size) > MEMORY_BUDGET):
-        files, bad = _with_readable_headers(files)
-        _warn_skipped(bad, len(reader), root)
-        labels = {"train": torch.tensor(files.labels)} if files.classes else {}
-        return ImageData(
-            name=name, splits={}, labels=labels, stream=FileReader(files, channels, size), **common
-        )
+    if streams(loader, len(files.names), (channels, size, size)):
+        readable, bad = _with_readable_headers(files)
+        _warn_skipped(bad, len(files.names), root)
+        labels = {"train": torch.tensor(readable.labels)} if readable.classes else {}
+        reader = FileReader(readable, channels, size)
+        return ImageData(name=name, splits={}, labels=labels, stream=reader, **common)
+    reader = FileReader(files, channels, size)
+    labels = {"train": torch.tensor(files.labels)} if files.classes else {}
     images, kept, bad = [], [], []
     for index in range(len(reader)):
         try:

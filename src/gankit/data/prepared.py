@@ -21,7 +21,7 @@ import torch
 
 from gankit.data.base import ImageData
 from gankit.data.download import sha256_file
-from gankit.data.folder import MANIFEST, MEMORY_BUDGET, ArrayReader, FileReader, list_images
+from gankit.data.folder import MANIFEST, ArrayReader, FileReader, list_images, streams
 from gankit.errors import GankitError
 from gankit.outputs.files import atomic_write_json, read_json
 
@@ -178,7 +178,7 @@ def load_prepared(root: str, image_size: int | None, channels: int | None, loade
         warnings.simplefilter("ignore", UserWarning)  # a read-only memory map: never written here
         train = torch.from_numpy(array)
     stream = None
-    if loader == "stream" or (loader == "auto" and count * depth * size * size * 4 > MEMORY_BUDGET):
+    if streams(loader, count, (depth, size, size)):
         stream = ArrayReader(str(images_path), (depth, size, size), count)
     return ImageData(
         name=f"folder:{root}",
