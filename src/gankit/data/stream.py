@@ -99,5 +99,5 @@ class StreamBatches(EpochOrder):
             batch = flip_rows(batch, self._epoch_flips()[index])
         if self.channels_last:
             batch = batch.contiguous(memory_format=torch.channels_last)
-        labels = None if self.labels is None else self.labels[index.to(self.labels.device)]
+        labels = None if self.labels is None else self.labels[index.to(self.labels.device)].to(self.device)
         return batch, labels
