@@ -39,6 +39,7 @@ __all__ = [
     "ImageFiles",
     "list_images",
     "load_folder",
+    "probe_channels",
     "streams",
 ]
 
@@ -143,7 +144,7 @@ def decode(data: bytes, channels: int, size: int) -> np.ndarray:
     return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
 
 
-def _probe_channels(files: ImageFiles) -> int:
+def probe_channels(files: ImageFiles) -> int:
     """3 if any of the first `CHANNEL_PROBE` readable files is in colour, else 1."""
     from PIL import Image
 
@@ -258,7 +259,7 @@ def load_folder(root: str, image_size: int | None, channels: int | None, loader:
         return load_prepared(root, image_size, channels, loader)
     files = list_images(root)
     size = image_size or DEFAULT_SIZE
-    channels = channels or _probe_channels(files)
+    channels = channels or probe_channels(files)
     common: dict[str, Any] = {"classes": files.classes, "fingerprint": files.fingerprint()}
     name = f"folder:{root}"
     if streams(loader, len(files.names), (channels, size, size)):

@@ -21,7 +21,7 @@ import torch
 
 from gankit.data.base import ImageData
 from gankit.data.download import sha256_file
-from gankit.data.folder import MANIFEST, ArrayReader, FileReader, list_images, streams
+from gankit.data.folder import MANIFEST, ArrayReader, FileReader, list_images, probe_channels, streams
 from gankit.errors import GankitError
 from gankit.outputs.files import atomic_write_json, read_json
 
@@ -40,8 +40,6 @@ def prepare_dataset(
     a temporary folder beside `dest` and renamed into place, so `dest` is whole or absent.
     Returns the manifest.
     """
-    from gankit.data.folder import _probe_channels
-
     if size < 4 or size & (size - 1):
         raise GankitError(f"--size must be a power of two >= 4, got {size}")
     target = Path(dest)
@@ -51,7 +49,7 @@ def prepare_dataset(
         if not overwrite:
             raise GankitError(f"{dest} already holds a prepared dataset; give --overwrite to replace it")
     files = list_images(source)
-    channels = channels or _probe_channels(files)
+    channels = channels or probe_channels(files)
     reader = FileReader(files, channels, size)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
