@@ -269,3 +269,16 @@ def test_auto_streams_only_past_the_memory_budget():
     fits = MEMORY_BUDGET // (3 * 128 * 128 * 4)  # images of 3x128x128 whose float32 copy fits
     assert not streams("auto", fits, (3, 128, 128)) and streams("auto", fits + 1, (3, 128, 128))
     assert streams("stream", 1, (1, 8, 8)) and not streams("memory", 10**8, (3, 256, 256))
+
+
+def test_a_class_whose_files_are_all_unreadable_keeps_the_class_names_aligned(tmp_path):
+    """Streamed or held, labels index the classes of the whole listing, even where a class's
+    only file is skipped."""
+    root = _image_folder(tmp_path / "imgs", n=3, corrupt=False)
+    (root / "ants").mkdir()
+    (root / "ants" / "broken.png").write_bytes(b"\x89PNG broken")
+    for loader in ("memory", "stream"):
+        with pytest.warns(UserWarning, match="skipped 1 of 7"):
+            data = load_dataset(f"folder:{root}", DataOptions(image_size=8, loader=loader))
+        assert data.classes == ("ants", "cats", "dogs")
+        assert data.labels["train"].tolist() == [1, 1, 1, 2, 2, 2], loader

@@ -237,8 +237,9 @@ def _with_readable_headers(files: ImageFiles) -> tuple[ImageFiles, list[str]]:
     if not keep:
         raise GankitError(f"no readable images ({', '.join(SUFFIXES)}) in {files.root}")
     names = tuple(files.names[i] for i in keep)
-    classes, labels = _labels(list(names))
-    return ImageFiles(files.root, names, files.archive, classes, labels), bad
+    labels = tuple(files.labels[i] for i in keep) if files.classes else ()
+    # the classes stay those of the whole listing, as where the set is decoded into memory
+    return ImageFiles(files.root, names, files.archive, files.classes, labels), bad
 
 
 def streams(loader: str, count: int, shape: tuple[int, int, int]) -> bool:
@@ -265,7 +266,7 @@ def load_folder(root: str, image_size: int | None, channels: int | None, loader:
     if streams(loader, len(files.names), (channels, size, size)):
         readable, bad = _with_readable_headers(files)
         _warn_skipped(bad, len(files.names), root)
-        labels = {"train": torch.tensor(readable.labels)} if readable.classes else {}
+        labels = {"train": torch.tensor(readable.labels)} if files.classes else {}
         reader = FileReader(readable, channels, size)
         return ImageData(name=name, splits={}, labels=labels, stream=reader, **common)
     reader = FileReader(files, channels, size)
