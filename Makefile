@@ -19,8 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(VENV)/bin/gankit train --dataset mnist-5k --model dcgan --steps 3000 --batch-size 64 \
-		--sample-every 500 --seed 0 --device cpu --out $(DEMO_OUT)
+	$(VENV)/bin/gankit train --preset demo --seed 0 --device cpu --overwrite --out $(DEMO_OUT)
 	$(VENV)/bin/gankit sample $(DEMO_OUT) --n 64 --seed 1 --out $(DEMO_OUT)/final_grid.png
 
 test: setup

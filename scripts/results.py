@@ -252,6 +252,12 @@ def mean_se(values: list[float]) -> str:
     return f"{figure(mean, 3)} ± {figure(se, 2)}"
 
 
+def smallest_class(scores: dict[str, Any]) -> float:
+    """The share of samples, in %, that the classifier put in the class it found least often."""
+    counts = scores["class_coverage"]["histogram"]
+    return 100 * min(counts) / sum(counts)
+
+
 def table(rows: list[dict[str, Any]], dataset: str) -> str:
     """The markdown table for one dataset: one line per recipe."""
     kind, lines = family(dataset), []
@@ -271,8 +277,9 @@ def table(rows: list[dict[str, Any]], dataset: str) -> str:
         ]
     else:
         lines += [
-            "| recipe | seeds | Fréchet distance | precision | recall | train s | images seen |",
-            "|---|---|---|---|---|---|---|",
+            "| recipe | seeds | Fréchet distance | precision | recall | smallest class % | train s "
+            "| images seen |",
+            "|---|---|---|---|---|---|---|---|",
         ]
     for recipe in recipes:
         mine = [r for r in rows if r["recipe"] == recipe]
@@ -295,7 +302,11 @@ def table(rows: list[dict[str, Any]], dataset: str) -> str:
             fd = [x["classifier"]["frechet_distance"] for x in s]
             p = [x["classifier"]["precision"] for x in s]
             r = [x["classifier"]["recall"] for x in s]
-            lines.append(f"| {recipe} | {len(mine)} | {mean_se(fd)} | {mean_se(p)} | {mean_se(r)} | {cost} |")
+            least = [smallest_class(x["classifier"]) for x in s]
+            lines.append(
+                f"| {recipe} | {len(mine)} | {mean_se(fd)} | {mean_se(p)} | {mean_se(r)} | {mean_se(least)} "
+                f"| {cost} |"
+            )
     return "\n".join(lines)
 
 

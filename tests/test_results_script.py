@@ -165,3 +165,17 @@ def test_a_run_is_named_by_its_set_items_and_never_reused_under_other_settings(
     assert "already holds ring8 vanilla seed 0 trained with other settings" in err
     assert "batch_size 32 there, 64 here" in err
     assert len(log.read_text().splitlines()) == 1
+
+
+def test_the_image_table_gives_each_seeds_smallest_class_share(results):
+    def row(seed: int, counts: list[int]) -> dict:
+        classifier = {"frechet_distance": 40.0 + seed, "precision": 0.5, "recall": 0.9,
+                      "class_coverage": {"histogram": counts}}  # fmt: skip
+        return {"dataset": "mnist-5k", "recipe": "r", "seed": seed, "train_s": 10.0, "images_seen": 640,
+                "scores": {"classifier": classifier}}  # fmt: skip
+
+    assert results.smallest_class({"class_coverage": {"histogram": [30, 10, 60]}}) == 10.0
+    text = results.table([row(0, [30, 10, 60]), row(1, [20, 20, 60])], "mnist-5k")
+    header, _, line = text.splitlines()
+    assert "smallest class %" in header
+    assert line.split("|")[6].strip() == "15 ± 5"  # seeds' smallest classes: 10% and 20%

@@ -91,6 +91,12 @@ def _train_parser(sub: Any) -> None:
         help="start from a shipped recipe (`gankit presets` lists them); --config and flags override it",
     )
     train.add_argument(
+        "--no-default-recipe",
+        action="store_true",
+        help="start a dcgan or resnet run from the library's defaults, not the demo preset's training "
+        "settings that image models otherwise start from (default: off)",
+    )
+    train.add_argument(
         "--config",
         metavar="FILE",
         default=None,

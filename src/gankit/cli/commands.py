@@ -11,6 +11,7 @@ from typing import Any
 
 from gankit.cli.drs import drs_options
 from gankit.config import TrainConfig
+from gankit.config.defaults import default_recipe, describe
 from gankit.config.files import compose, list_presets, load_preset, read_config_file, to_toml
 from gankit.config.options import has_control_character, positive_int, seed_in_range
 from gankit.errors import GankitError
@@ -107,8 +108,9 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train_options(args: argparse.Namespace) -> dict[str, Any]:
-    """The run's options: the preset's, then the config file's, then the flags given."""
+def _train_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The run's options: the preset's, then the config file's, then the flags given; and the
+    recipe settings a new run without preset or file took by default (`gankit.config.defaults`)."""
     flags = {
         field.name: getattr(args, field.name)
         for _, field, _ in TrainConfig.options()
@@ -123,11 +125,13 @@ def _train_options(args: argparse.Namespace) -> dict[str, Any]:
         if args.config is not None:
             _paths(args, "config")
             layers.append(read_config_file(args.config))
-    return compose(*layers, flags)
+        return compose(*layers, flags), {}
+    recipe = {} if hasattr(args, "resume") or args.no_default_recipe else default_recipe(flags)
+    return compose(recipe, flags), recipe
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    options = _train_options(args)
+    options, recipe = _train_options(args)
     progress = not args.no_progress
     _paths(args, "outdir", "resume")
     if args.print_config:
@@ -165,6 +169,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if args.overwrite and trainer.dist.is_main:
             _clear_for(trainer)
     main = trainer.dist.is_main
+    if main and recipe:
+        print(describe(recipe))
     if main and (line := data_line(trainer.dataset, trainer.batches)) is not None:
         print(line)
     if main and trainer.dist.enabled:

@@ -1,0 +1,59 @@
+"""The training recipe `gankit train` starts an image model from when no preset or file is given.
+
+The recipe is the `demo` preset's: the best measured at the demo's budget (docs/results.md,
+"A sharper demo"). Of that preset it takes the objective and optimization settings (the loss,
+its regularizers, the optimizer and its rates, the batch size), not the data, the model, the
+budget or where the run writes. It lies beneath the flags, so each flag given overrides its
+field; `--preset` and `--config` start from their own settings instead, and a resumed run keeps
+its saved config. Models other than `dcgan` and `resnet`, and the toy sets, keep the library's
+defaults (the `TrainConfig` field defaults, which are also what `TrainConfig()` gives in Python).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gankit.config import TrainConfig, _owners
+from gankit.config.files import load_preset
+
+__all__ = ["IMAGE_MODELS", "RECIPE_PRESET", "default_recipe", "describe", "image_recipe"]
+
+IMAGE_MODELS = frozenset({"dcgan", "resnet"})
+RECIPE_PRESET = "demo"
+RECIPE_GROUPS = ("objective", "optimization")
+BUDGET = frozenset({"steps", "epochs"})
+# Tuned together with the recipe's optimizer: dropped where the flags choose another optimizer.
+OPTIMIZER_FIELDS = frozenset({"lr_g", "lr_d", "beta1", "beta2"})
+TOY_DATASETS = frozenset({"ring8", "grid25", "gaussian-1d"})
+
+
+def image_recipe() -> dict[str, Any]:
+    """The `demo` preset's training settings: its objective and optimization fields but the budget."""
+    owners = _owners()
+    options = load_preset(RECIPE_PRESET).options
+    return {k: v for k, v in options.items() if owners[k] in RECIPE_GROUPS and k not in BUDGET}
+
+
+def default_recipe(options: dict[str, Any]) -> dict[str, Any]:
+    """The recipe layer beneath `options` (a new run's flags): `image_recipe()` for an image model
+    on image data, less the fields `options` sets itself, and less the optimizer's rates where
+    `options` chooses another optimizer; `{}` for every other model or dataset."""
+    defaults = TrainConfig()
+    model = options.get("model", defaults.architecture.model)
+    dataset = options.get("dataset", defaults.data.dataset)
+    if model not in IMAGE_MODELS or dataset in TOY_DATASETS:
+        return {}
+    recipe = image_recipe()
+    optimizer = recipe.get("optimizer", defaults.optimization.optimizer)
+    if options.get("optimizer", optimizer) != optimizer:
+        recipe = {k: v for k, v in recipe.items() if k not in OPTIMIZER_FIELDS and k != "optimizer"}
+    return {k: v for k, v in recipe.items() if k not in options}
+
+
+def describe(recipe: dict[str, Any]) -> str:
+    """The start-up line that says which recipe settings a run took by default."""
+    flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in sorted(recipe.items()))
+    return (
+        f"recipe: image models start from the {RECIPE_PRESET} preset's settings (docs/results.md): "
+        f"{flags}; a flag overrides each"
+    )
