@@ -41,9 +41,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.batch_size % args.nproc:
         parser.error(f"--batch-size {args.batch_size} is not a multiple of --nproc {args.nproc}")
+    # --no-default-recipe: both sides train alike (the image recipe leaves R1 out under torchrun)
     common = ["train", "--model", args.model, "--dataset", args.dataset, "--device", args.device,
               "--steps", str(args.steps), "--log-every", "10", "--quiet", "--sample-every", "100000",
-              "--checkpoint-every", "100000", "--no-tensorboard"]  # fmt: skip
+              "--checkpoint-every", "100000", "--no-tensorboard",
+              "--no-default-recipe"]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     one_cmd = [sys.executable, "-m", "gankit", *common, "--batch-size", str(args.batch_size)]
     per_rank = str(args.batch_size // args.nproc)

@@ -8,7 +8,7 @@ import pytest
 
 from gankit.cli import main
 from gankit.config import TrainConfig
-from gankit.config.defaults import default_recipe, image_recipe
+from gankit.config.defaults import default_recipe, describe, image_recipe
 from gankit.config.files import load_preset, to_toml
 
 
@@ -92,3 +92,10 @@ def test_a_run_says_which_settings_it_took_and_its_config_keeps_them(tmp_path, c
     assert main(["train", "--resume", str(out), "--steps", "3", "--quiet", "--no-tensorboard"]) == 0
     assert "recipe:" not in capsys.readouterr().out  # a resume keeps its saved config
     assert TrainConfig.load(out / "config.json").objective.r1 == image_recipe()["r1"]
+
+
+def test_under_torchrun_the_recipe_leaves_out_r1_which_ddp_cannot_run():
+    alone, ranks = default_recipe({}), default_recipe({}, distributed=True)
+    assert "r1" in alone and "r1" not in ranks
+    assert {k: v for k, v in alone.items() if k not in ("r1", "r1_interval")} == ranks
+    assert "R1 left out" in describe(ranks, distributed=True) and "R1 left out" not in describe(alone)

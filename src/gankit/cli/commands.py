@@ -126,7 +126,8 @@ def _train_options(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, 
             _paths(args, "config")
             layers.append(read_config_file(args.config))
         return compose(*layers, flags), {}
-    recipe = {} if hasattr(args, "resume") or args.no_default_recipe else default_recipe(flags)
+    distributed = environment_world_size() > 1
+    recipe = {} if hasattr(args, "resume") or args.no_default_recipe else default_recipe(flags, distributed)
     return compose(recipe, flags), recipe
 
 
@@ -170,7 +171,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             _clear_for(trainer)
     main = trainer.dist.is_main
     if main and recipe:
-        print(describe(recipe))
+        print(describe(recipe, distributed=trainer.dist.enabled))
     if main and (line := data_line(trainer.dataset, trainer.batches)) is not None:
         print(line)
     if main and trainer.dist.enabled:

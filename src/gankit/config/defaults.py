@@ -24,6 +24,8 @@ RECIPE_GROUPS = ("objective", "optimization")
 BUDGET = frozenset({"steps", "epochs"})
 # Tuned together with the recipe's optimizer: dropped where the flags choose another optimizer.
 OPTIMIZER_FIELDS = frozenset({"lr_g", "lr_d", "beta1", "beta2"})
+# Refused under torchrun (`TrainConfig.validated`): the recipe leaves them out there.
+DISTRIBUTED_UNSUPPORTED = frozenset({"r1", "r1_interval"})
 TOY_DATASETS = frozenset({"ring8", "grid25", "gaussian-1d"})
 
 
@@ -34,10 +36,11 @@ def image_recipe() -> dict[str, Any]:
     return {k: v for k, v in options.items() if owners[k] in RECIPE_GROUPS and k not in BUDGET}
 
 
-def default_recipe(options: dict[str, Any]) -> dict[str, Any]:
+def default_recipe(options: dict[str, Any], distributed: bool = False) -> dict[str, Any]:
     """The recipe layer beneath `options` (a new run's flags): `image_recipe()` for an image model
-    on image data, less the fields `options` sets itself, and less the optimizer's rates where
-    `options` chooses another optimizer; `{}` for every other model or dataset."""
+    on image data, less the fields `options` sets itself, less the optimizer's rates where
+    `options` chooses another optimizer, and less R1 when `distributed` (torchrun does not
+    support its double backward); `{}` for every other model or dataset."""
     defaults = TrainConfig()
     model = options.get("model", defaults.architecture.model)
     dataset = options.get("dataset", defaults.data.dataset)
@@ -47,13 +50,16 @@ def default_recipe(options: dict[str, Any]) -> dict[str, Any]:
     optimizer = recipe.get("optimizer", defaults.optimization.optimizer)
     if options.get("optimizer", optimizer) != optimizer:
         recipe = {k: v for k, v in recipe.items() if k not in OPTIMIZER_FIELDS and k != "optimizer"}
+    if distributed:
+        recipe = {k: v for k, v in recipe.items() if k not in DISTRIBUTED_UNSUPPORTED}
     return {k: v for k, v in recipe.items() if k not in options}
 
 
-def describe(recipe: dict[str, Any]) -> str:
+def describe(recipe: dict[str, Any], distributed: bool = False) -> str:
     """The start-up line that says which recipe settings a run took by default."""
     flags = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in sorted(recipe.items()))
+    left = "; R1 left out: torchrun does not support it" if distributed and "r1" in image_recipe() else ""
     return (
         f"recipe: image models start from the {RECIPE_PRESET} preset's settings (docs/results.md): "
-        f"{flags}; a flag overrides each"
+        f"{flags}; a flag overrides each{left}"
     )
