@@ -100,8 +100,3 @@ def test_under_torchrun_the_recipe_leaves_out_r1_which_ddp_cannot_run():
     assert {k: v for k, v in alone.items() if k not in ("r1", "r1_interval")} == ranks
     assert "R1 left out" in describe(ranks, distributed=True) and "R1 left out" not in describe(alone)
 
-
-def test_the_mnist_5k_quality_preset_is_the_demo_recipe_trained_longer():
-    quality, demo = load_preset("mnist-5k-quality").options, load_preset("demo").options
-    assert {k: quality[k] for k in image_recipe()} == image_recipe()
-    assert quality["steps"] > demo["steps"] and quality["dataset"] == demo["dataset"] == "mnist-5k"
