@@ -99,4 +99,3 @@ def test_under_torchrun_the_recipe_leaves_out_r1_which_ddp_cannot_run():
     assert "r1" in alone and "r1" not in ranks
     assert {k: v for k, v in alone.items() if k not in ("r1", "r1_interval")} == ranks
     assert "R1 left out" in describe(ranks, distributed=True) and "R1 left out" not in describe(alone)
-

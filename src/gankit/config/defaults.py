@@ -24,7 +24,7 @@ RECIPE_GROUPS = ("objective", "optimization")
 BUDGET = frozenset({"steps", "epochs"})
 # Tuned together with the recipe's optimizer: dropped where the flags choose another optimizer.
 OPTIMIZER_FIELDS = frozenset({"lr_g", "lr_d", "beta1", "beta2"})
-# Refused under torchrun (`TrainConfig.validated`): the recipe leaves them out there.
+# Refused under torchrun (`gankit.training.modules`): the recipe leaves them out there.
 DISTRIBUTED_UNSUPPORTED = frozenset({"r1", "r1_interval"})
 TOY_DATASETS = frozenset({"ring8", "grid25", "gaussian-1d"})
 
