@@ -15,6 +15,7 @@ from typing import Any
 
 from gankit.config import TrainConfig, _owners
 from gankit.config.files import load_preset
+from gankit.data import VECTOR_DATASETS
 
 __all__ = ["IMAGE_MODELS", "RECIPE_PRESET", "default_recipe", "describe", "image_recipe"]
 
@@ -26,7 +27,6 @@ BUDGET = frozenset({"steps", "epochs"})
 OPTIMIZER_FIELDS = frozenset({"lr_g", "lr_d", "beta1", "beta2"})
 # Refused under torchrun (`gankit.training.modules`): the recipe leaves them out there.
 DISTRIBUTED_UNSUPPORTED = frozenset({"r1", "r1_interval"})
-TOY_DATASETS = frozenset({"ring8", "grid25", "gaussian-1d"})
 
 
 def image_recipe() -> dict[str, Any]:
@@ -44,7 +44,7 @@ def default_recipe(options: dict[str, Any], distributed: bool = False) -> dict[s
     defaults = TrainConfig()
     model = options.get("model", defaults.architecture.model)
     dataset = options.get("dataset", defaults.data.dataset)
-    if model not in IMAGE_MODELS or dataset in TOY_DATASETS:
+    if model not in IMAGE_MODELS or dataset in VECTOR_DATASETS:
         return {}
     recipe = image_recipe()
     optimizer = recipe.get("optimizer", defaults.optimization.optimizer)

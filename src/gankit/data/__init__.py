@@ -37,9 +37,12 @@ DATASETS = (
     "ring8",
     "grid25",
 )
+# The built-in sets of points rather than images (`ToyData`).
+VECTOR_DATASETS = frozenset({"gaussian-1d", "ring8", "grid25"})
 
 __all__ = [
     "DATASETS",
+    "VECTOR_DATASETS",
     "DataOptions",
     "Dataset",
     "ImageData",
