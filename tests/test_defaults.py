@@ -99,3 +99,13 @@ def test_under_torchrun_the_recipe_leaves_out_r1_which_ddp_cannot_run():
     assert "r1" in alone and "r1" not in ranks
     assert {k: v for k, v in alone.items() if k not in ("r1", "r1_interval")} == ranks
     assert "R1 left out" in describe(ranks, distributed=True) and "R1 left out" not in describe(alone)
+
+
+@pytest.mark.parametrize(
+    ("preset", "dataset"), [("mnist-5k-quality", "mnist-5k"), ("fashion-mnist-quality", "fashion-mnist")]
+)
+def test_the_30_minute_presets_are_the_demo_recipe_trained_longer(preset, dataset):
+    quality, demo = load_preset(preset).options, load_preset("demo").options
+    assert {k: quality[k] for k in image_recipe()} == image_recipe()
+    assert quality["steps"] == 24000 > demo["steps"]
+    assert quality["dataset"] == dataset and quality["model"] == demo["model"] == "dcgan"
