@@ -107,5 +107,5 @@ def test_under_torchrun_the_recipe_leaves_out_r1_which_ddp_cannot_run():
 def test_the_30_minute_presets_are_the_demo_recipe_trained_longer(preset, dataset):
     quality, demo = load_preset(preset).options, load_preset("demo").options
     assert {k: quality[k] for k in image_recipe()} == image_recipe()
-    assert quality["steps"] == 24000 > demo["steps"]
+    assert quality["steps"] >= 24000 > demo["steps"]
     assert quality["dataset"] == dataset and quality["model"] == demo["model"] == "dcgan"
