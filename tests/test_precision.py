@@ -24,6 +24,19 @@ def test_auto_is_bf16_on_cuda_and_fp32_elsewhere():
     assert resolve_precision("bf16", torch.device("cpu")) == "bf16"
 
 
+def test_bf16_native_is_bf16_only_where_the_device_runs_it_natively(tmp_path):
+    with_, without = cpuinfo(tmp_path, "avx2 avx512_bf16", "with"), cpuinfo(tmp_path, "avx2", "without")
+    cpu = torch.device("cpu")
+    assert resolve_precision("bf16-native", cpu, with_) == "bf16"
+    assert resolve_precision("bf16-native", cpu, cpuinfo(tmp_path, "amx_tile amx_bf16", "amx")) == "bf16"
+    assert resolve_precision("bf16-native", cpu, without) == "fp32"
+    assert resolve_precision("bf16-native", cpu, tmp_path / "missing") == "fp32"  # unknown: no guess
+    assert resolve_precision("bf16-native", torch.device("cuda"), without) == "bf16"
+    assert resolve_precision("bf16-native", torch.device("mps"), with_) == "fp32"
+    # what it resolves to is never the emulated kind the warning is about
+    assert emulated_bf16_note(resolve_precision("bf16-native", cpu, without), cpu, without) is None
+
+
 @pytest.mark.parametrize(
     ("name", "device", "message"),
     [
@@ -152,3 +165,15 @@ def test_compile_leaves_layouts_to_inductor(tiny_images, tmp_path):
     trainer = Trainer(config, dataset=tiny_images, progress=False)
     weight = next(p for p in trainer.discriminator.parameters() if p.dim() == 4 and p.size(1) > 1)
     assert not weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_a_bf16_native_run_says_what_it_resolved_to_on_this_machine(tmp_path, capsys):
+    from gankit.cli import main
+
+    args = ["train", "--g-width", "8", "--d-width", "8", "--steps", "2", "--device", "cpu", "--quiet",
+            "--no-tensorboard", "--precision", "bf16-native", "--out", str(tmp_path / "run")]  # fmt: skip
+    assert main(args) == 0
+    here = resolve_precision("bf16-native", torch.device("cpu"))
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("precision:")]
+    assert lines == [f"precision: bf16-native is {here} on this cpu"]
+    assert TrainConfig.load(tmp_path / "run" / "config.json").run.precision == "bf16-native"

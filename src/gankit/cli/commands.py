@@ -174,6 +174,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(describe(recipe, distributed=trainer.dist.enabled))
     if main and (line := data_line(trainer.dataset, trainer.batches)) is not None:
         print(line)
+    if main and trainer.config.run.precision == "bf16-native":
+        print(f"precision: bf16-native is {trainer.precision} on this {trainer.device.type}")
     if main and trainer.dist.enabled:
         if restart_count() > 0:
             print(f"elastic restart {restart_count()}: resuming {trainer.run_dir} at step {trainer.step}")

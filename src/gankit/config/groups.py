@@ -307,10 +307,10 @@ class RunConfig:
     )
     precision: str = option(
         "auto",
-        "auto (bf16 on CUDA, fp32 elsewhere), fp32, tf32 (CUDA) or bf16: autocast of G's and "
-        "D's forward passes; weights, optimizer state and losses stay fp32. On a CPU with "
-        "bf16 instructions (avx512_bf16, amx_bf16) bf16 is opt-in and faster: see "
-        "docs/performance.md",
+        "auto (bf16 on CUDA, fp32 elsewhere), fp32, tf32 (CUDA), bf16, or bf16-native (bf16 on "
+        "CUDA and on a CPU with bf16 instructions, fp32 elsewhere): autocast of G's and D's "
+        "forward passes; weights, optimizer state and losses stay fp32. On a CPU with bf16 "
+        "instructions (avx512_bf16, amx_bf16) bf16 is opt-in and faster: see docs/performance.md",
         resumable=True,
     )
 

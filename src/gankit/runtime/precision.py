@@ -1,6 +1,7 @@
 """The numerics of a training step: fp32, TF32 or bf16 autocast, and cuDNN autotuning on CUDA.
 
-`--precision auto` is bf16 autocast on CUDA and plain fp32 elsewhere. Weights, optimizer
+`--precision auto` is bf16 autocast on CUDA and plain fp32 elsewhere; `bf16-native` is bf16
+where the device runs it natively (CUDA, or a CPU with bf16 instructions) and fp32 elsewhere. Weights, optimizer
 state and losses stay fp32 in every mode: autocast runs convolutions and matmuls in bf16
 and returns D's logits, which are cast to fp32 before any loss. bf16 has fp32's exponent
 range, so no loss scaling is needed. The backend flags are set for the step only and put
@@ -8,7 +9,8 @@ back afterwards, so code around a training step sees torch's settings unchanged.
 
 On a CPU, `--precision bf16` pays where the processor has bf16 dot-product instructions
 (`cpu_bf16_instructions`: AVX512-BF16 or AMX); elsewhere oneDNN emulates them. It is opt-in
-there: `auto` keeps CPU runs in fp32, so their results do not depend on the processor.
+there: `auto` keeps CPU runs in fp32, so their results do not depend on the processor, and
+`bf16-native` (the `demo` preset's) takes bf16 only where it is fast, at the price of that.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch
 
 from gankit.errors import GankitError
 
-PRECISIONS = ("auto", "fp32", "tf32", "bf16")
+PRECISIONS = ("auto", "fp32", "tf32", "bf16", "bf16-native")
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of bf16 dot-product instructions
 
 
@@ -51,12 +53,17 @@ def emulated_bf16_note(
     )
 
 
-def resolve_precision(name: str, device: torch.device) -> str:
-    """The precision a run uses on `device`: `auto` becomes bf16 on CUDA and fp32 elsewhere."""
+def resolve_precision(name: str, device: torch.device, cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The precision a run uses on `device`: `auto` becomes bf16 on CUDA and fp32 elsewhere;
+    `bf16-native` becomes bf16 on CUDA and on a CPU whose `cpuinfo` flags list bf16 instructions,
+    fp32 elsewhere (a CPU of unknown instructions included)."""
     if name not in PRECISIONS:
         raise GankitError(f"--precision must be one of {', '.join(PRECISIONS)}, got {name!r}")
     if name == "auto":
         return "bf16" if device.type == "cuda" else "fp32"
+    if name == "bf16-native":
+        native = device.type == "cuda" or (device.type == "cpu" and bool(cpu_bf16_instructions(cpuinfo)))
+        return "bf16" if native else "fp32"
     if name == "tf32" and device.type != "cuda":
         raise GankitError(
             f"--precision tf32 needs CUDA (TensorFloat-32 is a CUDA format); device is {device}"
