@@ -4,9 +4,9 @@
 
 The truncation trick trades recall for precision (Kynkäänniemi et al. 2019; for a normal prior
 this is StyleGAN's psi in z, for the uniform prior it narrows the box to [-psi, psi]^dim).
-Each row is gankit's classifier metric as `gankit eval` computes it (10,000 samples against the
-test split, precision and recall with k = 3), on the run's EMA generator where it has one, with
-the same noise draw for every psi, so the rows differ only in psi.
+Each row is gankit's classifier metric, the function `gankit eval` runs (10,000 samples against
+the test split, precision and recall with k = 3), on the run's EMA generator where it has one,
+with the same noise draw for every psi, so the rows differ only in psi.
 """
 
 from __future__ import annotations
@@ -15,44 +15,48 @@ import argparse
 from pathlib import Path
 
 import torch
+from torch import nn
 
-from gankit.data import DataOptions, ImageData, load_dataset, scale_images
+from gankit.data import DataOptions, load_dataset
 from gankit.errors import GankitError
-from gankit.metrics.classifier import load_or_train_classifier
-from gankit.metrics.context import classify, unit_images
-from gankit.metrics.features import class_coverage, frechet_distance, precision_recall
-from gankit.noise import sample_noise
+from gankit.metrics.classifier_scores import classifier_metric
+from gankit.metrics.context import EvalContext, has_class_labels
 from gankit.sampling.generator import load_generator
+
+
+class _Truncated(nn.Module):
+    """G with its noise multiplied by `psi` on the way in."""
+
+    def __init__(self, generator: nn.Module, psi: float) -> None:
+        super().__init__()
+        self.generator, self.psi = generator, psi
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.generator(z * self.psi)
 
 
 def sweep(run_dir: str | Path, psis: list[float], seed: int = 0, n: int = 10_000) -> list[dict[str, float]]:
     """One row per psi: the classifier metric's distance, precision, recall and smallest class
-    share (%) of `n` samples whose noise (drawn once, under `seed`) is multiplied by psi."""
+    share (%) of `n` samples whose noise (drawn under `seed`, the same for every psi) is
+    multiplied by psi; `gankit eval`'s own metric function, given G behind the scaling."""
     if not psis or not all(0 < p <= 1 for p in psis):
         raise GankitError(f"truncation factors must be in (0, 1], got {psis}")
     generator, info = load_generator(run_dir)
     if info.n_classes:
         raise GankitError(f"{run_dir}: a conditional generator; this sweep draws unlabelled samples")
     data = load_dataset(info.dataset, DataOptions())
-    if not isinstance(data, ImageData) or "test" not in data.labels:
+    if not has_class_labels(data):
         raise GankitError(f"{run_dir}: {info.dataset} has no labelled test split for the classifier metric")
-    model, _ = load_or_train_classifier(data)
-    real_feats, _ = classify(model, scale_images(data.splits["test"], "sigmoid"))
-    noise = sample_noise(info.noise, n, info.noise_dim, torch.Generator().manual_seed(seed))  # (n, dim)
     rows = []
     for psi in psis:
-        with torch.no_grad():
-            fake = torch.cat([generator(z) for z in (noise * psi).split(500)])
-        feats, probs = classify(model, unit_images(fake, info.output))
-        m = min(len(feats), len(real_feats))
-        precision, recall = precision_recall(real_feats[:m], feats[:m], k=3)
-        histogram = class_coverage(probs)["histogram"]
+        scores = classifier_metric(EvalContext(_Truncated(generator, psi).eval(), info, data, seed, n))
+        histogram = scores["class_coverage"]["histogram"]
         rows.append(
             {
                 "psi": psi,
-                "frechet_distance": frechet_distance(feats.numpy(), real_feats.numpy()),
-                "precision": precision,
-                "recall": recall,
+                "frechet_distance": scores["frechet_distance"],
+                "precision": scores["precision"],
+                "recall": scores["recall"],
                 "smallest_class_pct": 100 * min(histogram) / sum(histogram),
             }
         )
