@@ -21,7 +21,7 @@ from gankit.data import DataOptions, load_dataset
 from gankit.errors import GankitError
 from gankit.metrics.classifier_scores import classifier_metric
 from gankit.metrics.context import EvalContext, has_class_labels
-from gankit.sampling.generator import load_generator
+from gankit.sampling.generator import GeneratorInfo, load_generator
 
 
 class _Truncated(nn.Module):
@@ -35,10 +35,13 @@ class _Truncated(nn.Module):
         return self.generator(z * self.psi)
 
 
-def sweep(run_dir: str | Path, psis: list[float], seed: int = 0, n: int = 10_000) -> list[dict[str, float]]:
-    """One row per psi: the classifier metric's distance, precision, recall and smallest class
-    share (%) of `n` samples whose noise (drawn under `seed`, the same for every psi) is
-    multiplied by psi; `gankit eval`'s own metric function, given G behind the scaling."""
+def sweep(
+    run_dir: str | Path, psis: list[float], seed: int = 0, n: int = 10_000
+) -> tuple[GeneratorInfo, list[dict[str, float]]]:
+    """The run's generator info, and one row per psi: the classifier metric's distance,
+    precision, recall and smallest class share (%) of `n` samples whose noise (drawn under
+    `seed`, the same for every psi) is multiplied by psi; `gankit eval`'s own metric function,
+    given G behind the scaling."""
     if not psis or not all(0 < p <= 1 for p in psis):
         raise GankitError(f"truncation factors must be in (0, 1], got {psis}")
     generator, info = load_generator(run_dir)
@@ -60,7 +63,7 @@ def sweep(run_dir: str | Path, psis: list[float], seed: int = 0, n: int = 10_000
                 "smallest_class_pct": 100 * min(histogram) / sum(histogram),
             }
         )
-    return rows
+    return info, rows
 
 
 def main() -> None:
@@ -71,8 +74,7 @@ def main() -> None:
     args = parser.parse_args()
     try:
         psis = [float(x) for x in args.psi.split(",")]
-        _, info = load_generator(args.run_dir)
-        rows = sweep(args.run_dir, psis, args.seed)
+        info, rows = sweep(args.run_dir, psis, args.seed)
     except (GankitError, ValueError) as exc:
         raise SystemExit(f"error: {exc}") from None
     print(f"{args.run_dir}: {info.model} on {info.dataset}, {info.noise} prior, step {info.step}")

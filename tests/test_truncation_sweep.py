@@ -21,7 +21,8 @@ def test_psi_1_is_gankit_eval_and_a_smaller_psi_changes_the_samples(script, tmp_
     out = train_tiny_run(tmp_path / "run")
     assert main(["eval", str(out), "--metrics", "classifier", "--n", "400"]) == 0
     scored = json.loads((out / "eval.json").read_text())["metrics"]["classifier"]
-    full, narrow = script.sweep(out, [1.0, 0.3], seed=0, n=400)
+    info, (full, narrow) = script.sweep(out, [1.0, 0.3], seed=0, n=400)
+    assert info.dataset == "digits"
     assert full["psi"] == 1.0 and narrow["psi"] == 0.3
     for key in ("frechet_distance", "precision", "recall"):
         assert full[key] == pytest.approx(scored[key], rel=1e-9)

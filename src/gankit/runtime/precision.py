@@ -2,9 +2,9 @@
 
 `--precision auto` is bf16 autocast on CUDA and plain fp32 elsewhere; `bf16-native` is bf16
 where the device runs it natively (CUDA, or a CPU with bf16 instructions) and fp32 elsewhere.
-Weights, optimizer state and losses stay fp32 in every mode: autocast runs convolutions and matmuls in bf16
-and returns D's logits, which are cast to fp32 before any loss. bf16 has fp32's exponent
-range, so no loss scaling is needed. The backend flags are set for the step only and put
+Weights, optimizer state and losses stay fp32 in every mode: autocast runs convolutions and
+matmuls in bf16 and returns D's logits, which are cast to fp32 before any loss. bf16 has
+fp32's exponent range, so no loss scaling is needed. The backend flags are set for the step only and put
 back afterwards, so code around a training step sees torch's settings unchanged.
 
 On a CPU, `--precision bf16` pays where the processor has bf16 dot-product instructions
