@@ -132,7 +132,26 @@ def test_the_labelled_presets_train_a_class_conditional_pair_that_samples_a_chos
     assert "--class must be in 0..9, got 10" in capsys.readouterr().err
 
 
-def test_the_default_image_recipe_leaves_conditioning_to_the_presets():
-    # Conditioning needs labels, which folder: sets and stacked-mnist's G-side do not give:
-    # the measured recipe that every image run starts from carries only the training settings.
-    assert "conditional" not in image_recipe() and load_preset("demo").options["conditional"] is True
+@pytest.mark.parametrize(
+    ("args", "conditional"),
+    [
+        ((), True),  # dcgan on mnist-5k
+        (("--model", "resnet", "--dataset", "fashion-mnist"), True),
+        (("--no-conditional",), False),  # the flag overrides the recipe's field
+        (("--pack", "2"), False),  # a pack has no single label: conditioning is refused with it
+        (("--self-condition", "10"), False),  # clusters stand in for the labels
+        (("--dataset", "stacked-mnist"), False),  # its label is the mode its experiments count
+        (("--no-default-recipe",), False),
+    ],
+)
+def test_the_recipe_conditions_on_the_labels_of_a_labelled_set_unless_told_otherwise(
+    capsys, args, conditional
+):
+    assert _dry_run(capsys, *args)["conditional"] is conditional
+    assert "conditional" not in image_recipe()  # an architecture field: added per dataset
+
+
+def test_the_recipe_line_names_conditioning_as_a_bare_flag():
+    line = describe(default_recipe({}))
+    assert " --conditional " in line and "--conditional True" not in line and "--r1 1.0" in line
+    assert "--conditional" not in describe(default_recipe({"dataset": "stacked-mnist"}))
