@@ -8,8 +8,9 @@ conditions G and D on the labels as the preset does (`--conditional`), which mea
 the demo's budget and at the default 1,000 steps alike ("Labels into G and D"). It lies beneath
 the flags, so each flag given overrides its field (`--no-conditional` keeps a run
 unconditional); `--preset` and `--config` start from their own settings instead, and a resumed
-run keeps its saved config. Models other than `dcgan` and `resnet`, and the toy sets, keep the library's
-defaults (the `TrainConfig` field defaults, which are also what `TrainConfig()` gives in Python).
+run keeps its saved config. Models other than `dcgan` and `resnet`, and the toy sets, keep the
+library's defaults (the `TrainConfig` field defaults, which are also what `TrainConfig()` gives
+in Python).
 """
 
 from __future__ import annotations
