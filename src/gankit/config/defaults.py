@@ -41,8 +41,11 @@ DISTRIBUTED_UNSUPPORTED = frozenset({"r1", "r1_interval"})
 
 def image_recipe() -> dict[str, Any]:
     """The `demo` preset's training settings: its objective and optimization fields but the budget."""
+    return _training_settings(load_preset(RECIPE_PRESET).options)
+
+
+def _training_settings(options: dict[str, Any]) -> dict[str, Any]:
     owners = _owners()
-    options = load_preset(RECIPE_PRESET).options
     return {k: v for k, v in options.items() if owners[k] in RECIPE_GROUPS and k not in BUDGET}
 
 
@@ -58,9 +61,10 @@ def default_recipe(options: dict[str, Any], distributed: bool = False) -> dict[s
     dataset = options.get("dataset", defaults.data.dataset)
     if model not in IMAGE_MODELS or dataset in VECTOR_DATASETS:
         return {}
-    recipe = image_recipe()
+    preset = load_preset(RECIPE_PRESET).options
+    recipe = _training_settings(preset)
     labelled = dataset in LABELLED_SETS and not any(options.get(k) not in (None, 0, 1) for k in LABEL_FLAGS)
-    if labelled and load_preset(RECIPE_PRESET).options.get("conditional"):
+    if labelled and preset.get("conditional"):
         recipe["conditional"] = True
     optimizer = recipe.get("optimizer", defaults.optimization.optimizer)
     if options.get("optimizer", optimizer) != optimizer:
