@@ -63,7 +63,8 @@ def default_recipe(options: dict[str, Any], distributed: bool = False) -> dict[s
         return {}
     preset = load_preset(RECIPE_PRESET).options
     recipe = _training_settings(preset)
-    labelled = dataset in LABELLED_SETS and not any(options.get(k) not in (None, 0, 1) for k in LABEL_FLAGS)
+    library = defaults.flat()
+    labelled = dataset in LABELLED_SETS and all(options.get(k, library[k]) == library[k] for k in LABEL_FLAGS)
     if labelled and preset.get("conditional"):
         recipe["conditional"] = True
     optimizer = recipe.get("optimizer", defaults.optimization.optimizer)
